@@ -1,0 +1,81 @@
+"""Loading base pipelines from a hub id, a local diffusers folder or one checkpoint file.
+
+Every loader takes a local path as well as a hub id. Pickle checkpoints (.ckpt, .bin, .pt) are
+refused unless the caller opts in, because loading them can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from styleboost.errors import StyleBoostError
+
+PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_model_source(name_or_path: str, *, allow_pickle: bool = False) -> tuple[str, str]:
+    """Classify ``name_or_path`` as ('folder'|'single_file'|'hub', path) or raise a one-line error."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise StyleBoostError(f"{path} is not a diffusers pipeline folder (no model_index.json)")
+        return "folder", str(path)
+    if path.is_file():
+        if path.suffix == ".safetensors":
+            return "single_file", str(path)
+        if path.suffix in PICKLE_SUFFIXES:
+            if not allow_pickle:
+                raise StyleBoostError(
+                    f"{path} is a pickle checkpoint, which can run code when loaded; "
+                    "convert it to .safetensors or pass --allow_pickle"
+                )
+            return "single_file", str(path)
+        raise StyleBoostError(f"{path}: unknown model file type (expected .safetensors)")
+    if _HUB_ID.match(name_or_path) and not name_or_path.startswith((".", "/")):
+        return "hub", name_or_path
+    raise StyleBoostError(f"model not found: {name_or_path} (not a local folder, file or hub id)")
+
+
+def load_pipeline(
+    name_or_path: str,
+    *,
+    torch_dtype: torch.dtype | None = None,
+    allow_pickle: bool = False,
+    pipeline_class: Any = None,
+):
+    """Load a text-to-image pipeline without its safety checker, whatever form the model is in."""
+    from diffusers import DiffusionPipeline, StableDiffusionPipeline
+
+    kind, source = resolve_model_source(name_or_path, allow_pickle=allow_pickle)
+    kwargs: dict[str, Any] = {"torch_dtype": torch_dtype} if torch_dtype is not None else {}
+    try:
+        if kind == "single_file":
+            cls = pipeline_class or StableDiffusionPipeline
+            return cls.from_single_file(source, **kwargs)
+        cls = pipeline_class or DiffusionPipeline
+        index = _read_model_index(source) if kind == "folder" else {}
+        if "safety_checker" in index or kind == "hub":
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        return cls.from_pretrained(source, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StyleBoostError(f"could not load model {name_or_path}: {first}") from None
+
+
+def _read_model_index(folder: str) -> dict[str, Any]:
+    import json
+
+    return json.loads((Path(folder) / "model_index.json").read_text())
+
+
+def default_resolution(pipe) -> int:
+    """The pipeline's native image size: UNet sample size times the VAE's downscale factor."""
+    return int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
