@@ -1,0 +1,44 @@
+"""The ``styleboost`` command: sub-commands that parse arguments and call the library.
+
+User-fixable problems (``StyleBoostError``) print as one line and exit with status 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from styleboost.errors import StyleBoostError
+
+
+def run_cli(body: Callable[[], int | None], prog: str = "styleboost") -> int:
+    """Run ``body``; turn a ``StyleBoostError`` into one line on stderr and exit status 2."""
+    try:
+        return int(body() or 0)
+    except StyleBoostError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="styleboost", description="StyleBoost toolkit.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    from styleboost import generate
+
+    generate.add_arguments(sub.add_parser("generate", help="Generate images from prompt files."))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_cli(lambda: args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
