@@ -187,10 +187,15 @@ def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> 
     config_file = args.pop("config", None)
     if config_file:
         settings.update(load_yaml_config(config_file))
+    elif "styleref_dir" not in args:
+        from styleboost.embedded import embedded_settings
+
+        settings.update(embedded_settings())
     settings.update(args)
     for name in ("token", "new_token"):
         if isinstance(settings.get(name), str):
             settings[name] = [settings[name]]
     cfg = TrainConfig(**settings)
-    cfg.validate()
+    if cfg.styleref_dir is not None:
+        cfg.validate()
     return cfg

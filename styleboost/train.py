@@ -1,0 +1,396 @@
+"""The StyleBoost training loop: StyleRef + Aux data, one method, checkpoints, validation, export.
+
+``build_run`` sets everything up once (models, method, data, optimizer, accelerate);
+``train_loop`` is the loop itself and reads top to bottom, like nanoGPT's. ``train`` does both
+and writes the outputs. Variants (LoRA, full, textual inversion; model families) are chosen in
+``build_run`` and never branched on inside the loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from styleboost import checkpoint as ckpt
+from styleboost.aux import generate_class_images
+from styleboost.config import TrainConfig
+from styleboost.data import DrawSampler, Example, ImageTransform, LatentCache, StyleBoostDataset, collate, load_examples
+from styleboost.errors import StyleBoostError
+from styleboost.families import concat_conditioning, family_for
+from styleboost.manifest import data_hashes, package_versions, update_manifest
+from styleboost.methods import Method, Models, build_method
+from styleboost.models import default_resolution, load_pipeline
+from styleboost.notice import notice
+from styleboost.step import add_noise, image_latents, prediction_target, prior_preservation_loss, sample_weights
+from styleboost.tokens import add_new_tokens, existing_token_ids
+
+WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class NonFiniteLoss(Exception):
+    """The loss became NaN or infinite at ``step``."""
+
+    def __init__(self, step: int):
+        super().__init__(step)
+        self.step = step
+
+
+@dataclass
+class Run:
+    """Everything a training run holds between set-up and the end of the loop."""
+
+    cfg: TrainConfig
+    output_dir: Path
+    accelerator: Any
+    models: Models
+    method: Method
+    styleref: list[Example]
+    aux: list[Example]
+    nets: dict[str, Any]
+    optimizer: Any
+    lr_scheduler: Any
+    dataloader: Any
+    conditioning: Callable[[list[str]], dict[str, torch.Tensor]]
+    resolution: int
+    weight_dtype: torch.dtype
+    start_step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def trained_modules(self) -> list[Any]:
+        return [self.nets[t] for t in sorted({p.target for p in self.method.parts})]
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def prepare_output_dir(cfg: TrainConfig) -> Path:
+    """The output folder; a folder holding a run needs --overwrite (cleared) or --resume_from_checkpoint."""
+    output_dir = Path(cfg.output_dir or time.strftime("runs/styleboost-%Y%m%d-%H%M%S"))
+    holds_run = (output_dir / "run.json").exists() or any(output_dir.glob("checkpoint-*"))
+    if holds_run and not (cfg.overwrite or cfg.resume_from_checkpoint):
+        raise StyleBoostError(
+            f"--output_dir {output_dir} already holds a run; pass --overwrite to replace it "
+            "or --resume_from_checkpoint latest to continue it"
+        )
+    if holds_run and cfg.overwrite and not cfg.resume_from_checkpoint:
+        for old in [*output_dir.glob("checkpoint-*"), output_dir / "validation", output_dir / "logs"]:
+            shutil.rmtree(old, ignore_errors=True)
+        (output_dir / "run.json").unlink(missing_ok=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return output_dir
+
+
+def make_accelerator(cfg: TrainConfig, output_dir: Path):
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    report_to = cfg.report_to
+    if report_to == "tensorboard" and not _importable("tensorboard"):
+        notice("tensorboard is not installed; logging to no tracker (pip install tensorboard)")
+        report_to = "none"
+    return Accelerator(
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        mixed_precision=cfg.mixed_precision,
+        log_with=None if report_to == "none" else report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+    )
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def load_models(cfg: TrainConfig):
+    """The base pipeline's parts, with the style tokens bound (new tokens added and initialised)."""
+    from diffusers import DDPMScheduler
+
+    pipe = load_pipeline(cfg.pretrained_model_name_or_path, allow_pickle=cfg.allow_pickle)
+    family = family_for(pipe)
+    tokens = cfg.bound_tokens
+    if cfg.new_token:
+        token_ids = add_new_tokens(pipe.tokenizer, pipe.text_encoder, tokens, cfg.initializer_token)
+    else:
+        token_ids = existing_token_ids(pipe.tokenizer, tokens)
+    models = Models(
+        unet=pipe.unet,
+        text_encoder=pipe.text_encoder,
+        vae=pipe.vae,
+        tokenizer=pipe.tokenizer,
+        noise_scheduler=DDPMScheduler.from_config(pipe.scheduler.config),
+        inference_scheduler=pipe.scheduler,
+        family=family,
+        pipeline_class=type(pipe),
+        tokens=tokens,
+        token_ids=token_ids,
+        new_tokens=bool(cfg.new_token),
+    )
+    return models, pipe
+
+
+def load_training_sets(cfg: TrainConfig, pipe, output_dir: Path, resolution: int, main: bool):
+    """StyleRef examples (each must train a token) and the Aux examples the aux mode asks for."""
+    tokens = cfg.bound_tokens
+    styleref = load_examples(cfg.styleref_dir, cfg.styleref_prompt, tokens, flag="--styleref_dir", needs_token=True)
+    if cfg.aux_mode == "none":
+        return styleref, []
+    if cfg.aux_mode == "generated":
+        folder = Path(cfg.aux_dir) if cfg.aux_dir else output_dir / "aux_generated"
+        pipe.set_progress_bar_config(disable=True)
+        generate_class_images(
+            pipe, folder, cfg.aux_prompt, cfg.num_aux_images, resolution=resolution, steps=cfg.aux_inference_steps,
+            guidance_scale=cfg.guidance_scale, seed=cfg.seed, show_progress=main,
+        )
+        return styleref, load_examples(folder, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False)
+    return styleref, load_examples(cfg.aux_dir, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False)
+
+
+def place_models(models: Models, method: Method, accelerator, weight_dtype: torch.dtype) -> None:
+    """Frozen weights in the mixed-precision dtype on the device; trained weights stay float32."""
+    from diffusers.training_utils import cast_training_params
+
+    device = accelerator.device
+    models.vae.to(device, dtype=torch.float32)  # the VAE encoder is unstable in fp16 (SD 1.x)
+    models.unet.to(device, dtype=torch.float32 if method.trains_full_unet else weight_dtype)
+    models.text_encoder.to(device, dtype=torch.float32 if method.trains_text_encoder else weight_dtype)
+    for part in method.parts:
+        cast_training_params(models.module(part.target), dtype=torch.float32)
+
+
+def enable_memory_features(cfg: TrainConfig, models: Models, method: Method) -> None:
+    if cfg.gradient_checkpointing:
+        models.unet.enable_gradient_checkpointing()
+        if method.trains_text_encoder:
+            models.text_encoder.gradient_checkpointing_enable()
+    if cfg.enable_xformers_memory_efficient_attention:
+        try:
+            models.unet.enable_xformers_memory_efficient_attention()
+        except (ImportError, ModuleNotFoundError, ValueError, NotImplementedError) as err:
+            notice(f"xformers unavailable ({str(err).splitlines()[0][:80]}); using PyTorch SDPA attention")
+
+
+def make_optimizer(cfg: TrainConfig, groups: list[dict]):
+    optimizer_class = torch.optim.AdamW
+    if cfg.use_8bit_adam:
+        try:
+            import bitsandbytes as bnb
+
+            optimizer_class = bnb.optim.AdamW8bit
+        except ImportError:
+            notice("bitsandbytes is not installed; using torch AdamW instead of 8-bit Adam")
+    return optimizer_class(
+        groups, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon
+    )
+
+
+def make_conditioning(cfg: TrainConfig, models: Models, method: Method, captions: list[str], dtype: torch.dtype):
+    """A captions -> UNet-conditioning function; precomputed once when the text encoder is frozen."""
+    family = models.family
+
+    def encode(batch_captions: list[str]) -> dict[str, torch.Tensor]:
+        return family.encode(family.tokenize(batch_captions), models.text_encoder)
+
+    if method.trains_text_encoder:
+        return encode
+    with torch.no_grad():
+        cache = {c: {k: v.to(dtype) for k, v in encode([c]).items()} for c in sorted(set(captions))}
+    return lambda batch_captions: concat_conditioning([cache[c] for c in batch_captions])
+
+
+def draws_per_step(cfg: TrainConfig, accelerator) -> int:
+    return cfg.train_batch_size * cfg.gradient_accumulation_steps * accelerator.num_processes
+
+
+def build_run(cfg: TrainConfig) -> Run:
+    """Set up a run: output folder, accelerator, models, data, optimizer; resume if asked."""
+    from accelerate.utils import set_seed
+    from diffusers.optimization import get_scheduler
+
+    output_dir = prepare_output_dir(cfg)
+    cfg = dataclasses.replace(cfg, output_dir=str(output_dir))
+    accelerator = make_accelerator(cfg, output_dir)
+    set_seed(cfg.seed)
+    models, pipe = load_models(cfg)
+    resolution = cfg.resolution or default_resolution(pipe)
+    styleref, aux = load_training_sets(cfg, pipe, output_dir, resolution, accelerator.is_main_process)
+    del pipe
+    method = build_method(cfg)
+    method.apply(models)
+    weight_dtype = WEIGHT_DTYPES.get(accelerator.mixed_precision, torch.float32)
+    place_models(models, method, accelerator, weight_dtype)
+    enable_memory_features(cfg, models, method)
+
+    transform = ImageTransform(resolution, center_crop=cfg.center_crop, random_flip=cfg.random_flip)
+    cache = None
+    if cfg.cache_latents:
+        cache = LatentCache(transform)
+        cache.fill(styleref + aux, models.vae, device=accelerator.device, dtype=torch.float32)
+    dataset = StyleBoostDataset(styleref, aux, transform, seed=cfg.seed, latent_cache=cache)
+    conditioning = make_conditioning(cfg, models, method, [e.caption for e in styleref + aux], weight_dtype)
+
+    lr = cfg.learning_rate * (draws_per_step(cfg, accelerator) if cfg.scale_lr else 1)
+    optimizer = make_optimizer(cfg, method.param_groups(models, cfg, lr))
+    lr_scheduler = get_scheduler(
+        cfg.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=cfg.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=cfg.max_train_steps * accelerator.num_processes,
+    )
+    ckpt.register_trainable_hooks(accelerator)
+    resume = ckpt.resolve_resume(output_dir, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
+    start_step = resume[0] if resume else 0
+    per_step = draws_per_step(cfg, accelerator)
+    sampler = DrawSampler(
+        len(dataset), seed=cfg.seed, total=cfg.max_train_steps * per_step, start=min(start_step, cfg.max_train_steps) * per_step
+    )
+    dataloader = DataLoader(
+        dataset, batch_size=cfg.train_batch_size, sampler=sampler, collate_fn=collate, num_workers=cfg.dataloader_num_workers
+    )
+    targets = sorted({p.target for p in method.parts})
+    prepared = accelerator.prepare(*[models.module(t) for t in targets], optimizer, dataloader, lr_scheduler)
+    nets = {"unet": models.unet, "text_encoder": models.text_encoder, **dict(zip(targets, prepared))}
+    optimizer, dataloader, lr_scheduler = prepared[len(targets) :]
+    if resume:
+        accelerator.load_state(str(resume[1]))
+        notice(f"resumed from {resume[1]} at step {start_step}", main_process=accelerator.is_main_process)
+    elif cfg.resume_from_checkpoint:
+        notice("no checkpoint to resume from; starting a new run", main_process=accelerator.is_main_process)
+    return Run(
+        cfg, output_dir, accelerator, models, method, styleref, aux, nets, optimizer, lr_scheduler, dataloader,
+        conditioning, resolution, weight_dtype, start_step,
+    )
+
+
+# ----------------------------------------------------------------------------- the step and the loop
+
+
+def step_generator(seed: int, step: int, micro: int, process: int) -> torch.Generator:
+    """The random stream of one micro-step: the same whether or not the run was resumed."""
+    state = np.random.SeedSequence([seed, step, micro, process]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def compute_loss(run: Run, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Encode images, add noise, predict, and return the prior-preservation loss terms."""
+    models, cfg = run.models, run.cfg
+    parts = [batch["instance"]] + ([batch["prior"]] if "prior" in batch else [])
+    latents = torch.cat([image_latents(p, models.vae, generator, torch.float32) for p in parts])
+    captions = [c for p in parts for c in p["captions"]]
+    noise, timesteps, noisy = add_noise(latents, models.noise_scheduler, generator, cfg.noise_offset)
+    with run.accelerator.autocast():
+        conditioning = run.conditioning(captions)
+        pred = run.nets["unet"](noisy, timesteps, **conditioning, return_dict=False)[0]
+    target = prediction_target(models.noise_scheduler, latents, noise, timesteps)
+    weights = sample_weights(models.noise_scheduler, timesteps, cfg.snr_gamma)
+    return prior_preservation_loss(pred, target, weights, len(parts[0]["captions"]), cfg.prior_loss_weight)
+
+
+def train_loop(run: Run) -> None:
+    """Optimise until ``max_train_steps``: checkpoints, validation and logs on their schedules."""
+    from styleboost.validation import run_validation
+
+    cfg, accelerator = run.cfg, run.accelerator
+    step, micro = run.start_step, 0
+    params = [p for g in run.optimizer.param_groups for p in g["params"]]
+    progress = tqdm(total=cfg.max_train_steps, initial=step, desc="steps", disable=not accelerator.is_local_main_process)
+    for batch in run.dataloader:
+        with accelerator.accumulate(*run.trained_modules):
+            terms = compute_loss(run, batch, step_generator(cfg.seed, step, micro, accelerator.process_index))
+            if not torch.isfinite(terms["loss"]).item():
+                raise NonFiniteLoss(step + 1)
+            accelerator.backward(terms["loss"])
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            run.optimizer.step()
+            run.lr_scheduler.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        micro += 1
+        if not accelerator.sync_gradients:
+            continue
+        run.method.after_step(run.models)
+        step, micro = step + 1, 0
+        logs = {k: v.detach().item() for k, v in terms.items()} | {"lr": run.lr_scheduler.get_last_lr()[0]}
+        run.history.append({"step": step, **logs})
+        progress.update(1)
+        progress.set_postfix(loss=f"{logs['loss']:.4f}")
+        if step % cfg.logging_steps == 0 or step == cfg.max_train_steps:
+            accelerator.log(logs, step=step)
+        if step % cfg.checkpointing_steps == 0 and step < cfg.max_train_steps:
+            ckpt.save_checkpoint(accelerator, run.output_dir, step, cfg.checkpoints_total_limit)
+        if cfg.validation_steps and step % cfg.validation_steps == 0 and step < cfg.max_train_steps:
+            run_validation(run, step)
+    progress.close()
+
+
+def finish(run: Run) -> list[Path]:
+    """Final samples, weights, model card and manifest (main process only)."""
+    from styleboost.model_card import write_model_card
+    from styleboost.validation import run_validation
+
+    accelerator = run.accelerator
+    accelerator.wait_for_everyone()
+    grid = run_validation(run, run.cfg.max_train_steps, final=True)
+    written: list[Path] = []
+    if accelerator.is_main_process:
+        from styleboost.export import export_weights
+
+        written = export_weights(run.models, run.method, run.output_dir, kohya=run.cfg.export_kohya)
+        write_model_card(run, grid, written)
+        last = run.history[-1] if run.history else {}
+        update_manifest(run.output_dir, status="finished", final_step=run.cfg.max_train_steps,
+                        final_loss=last.get("loss"), outputs=[str(p.relative_to(run.output_dir)) for p in written])
+    return written
+
+
+def write_start_manifest(run: Run) -> None:
+    if run.accelerator.is_main_process:
+        update_manifest(
+            run.output_dir,
+            status="running",
+            config=run.cfg.to_dict(),
+            tokens=run.models.tokens,
+            resolution=run.resolution,
+            method=run.method.name,
+            versions=package_versions(),
+            data={
+                "styleref": data_hashes(e.path for e in run.styleref),
+                "aux": data_hashes(e.path for e in run.aux),
+                "captions": {str(e.path): e.caption for e in run.styleref + run.aux},
+            },
+        )
+
+
+def init_trackers(run: Run) -> None:
+    flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in run.cfg.to_dict().items()}
+    run.accelerator.init_trackers("styleboost", config=flat)
+
+
+def train(cfg: TrainConfig) -> Run:
+    """Run a whole training job and write its outputs; returns the finished run."""
+    run = build_run(cfg)
+    write_start_manifest(run)
+    init_trackers(run)
+    try:
+        train_loop(run)
+    except NonFiniteLoss as err:
+        run.accelerator.end_training()
+        found = ckpt.completed_checkpoints(run.output_dir)
+        kept = f"last good checkpoint: {found[-1][1]}" if found else "no checkpoint had been written yet"
+        if run.accelerator.is_main_process:
+            update_manifest(run.output_dir, status="failed", error=f"non-finite loss at step {err.step}")
+        raise StyleBoostError(f"loss became NaN/inf at step {err.step}; training stopped ({kept})") from None
+    finish(run)
+    run.accelerator.end_training()
+    return run
+
