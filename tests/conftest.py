@@ -27,3 +27,59 @@ def tiny_vpred_model_dir(tmp_path_factory) -> str:
     from styleboost.testing import save_tiny_pipeline
 
     return str(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd-v"), prediction_type="v_prediction"))
+
+
+@pytest.fixture(scope="session")
+def style_dirs(tmp_path_factory) -> tuple[str, str]:
+    """A small StyleRef set (captions with [V]) and Aux set (people, no token) at 32 px."""
+    from styleboost.toydata import make_aux_set, make_styleref_set
+
+    root = tmp_path_factory.mktemp("toy")
+    make_styleref_set(root / "styleref", n=4, size=32, seed=0)
+    make_aux_set(root / "aux", n=3, size=32, seed=1)
+    return str(root / "styleref"), str(root / "aux")
+
+
+@pytest.fixture
+def train_config(tiny_model_dir, style_dirs, tmp_path):
+    """A factory of small, fast TrainConfigs on the tiny model; keyword arguments override."""
+    from styleboost.config import TrainConfig
+
+    def make(**overrides):
+        settings = dict(
+            pretrained_model_name_or_path=tiny_model_dir,
+            styleref_dir=style_dirs[0],
+            aux_dir=style_dirs[1],
+            output_dir=str(tmp_path / "run"),
+            max_train_steps=4,
+            train_batch_size=2,
+            learning_rate=1e-3,
+            report_to="none",
+            checkpointing_steps=1000,
+            num_validation_images=1,
+            validation_inference_steps=2,
+        )
+        settings.update(overrides)
+        cfg = TrainConfig(**settings)
+        cfg.validate()
+        return cfg
+
+    return make
+
+
+def load_entry_point(name: str):
+    """Import a script of train_scripts/ as a module (they are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "train_scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def train_main():
+    """``main(argv) -> exit code`` of train_scripts/train_styleboost.py."""
+    return load_entry_point("train_styleboost").main

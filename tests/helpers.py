@@ -1,0 +1,24 @@
+"""Small shared helpers for the tests: deterministic pipeline outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def render(pipe, prompt: str, seed: int = 0, steps: int = 2) -> np.ndarray:
+    """The pipeline's image for ``prompt`` as a float array, with a fixed seed."""
+    pipe.set_progress_bar_config(disable=True)
+    return pipe(
+        prompt,
+        num_inference_steps=steps,
+        guidance_scale=5.0,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="np",
+    ).images[0]
+
+
+def load_base(model_dir: str):
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline.from_pretrained(model_dir)
