@@ -23,7 +23,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -173,7 +173,9 @@ def find_embeddings(path: str) -> Path:
     if emb.is_dir():
         emb = emb / EMBEDDINGS_NAME
     if emb.suffix in PICKLE_SUFFIXES:
-        raise StyleBoostError(f"--embeddings {emb} is a pickle file, which can run code when loaded; convert it to .safetensors")
+        raise StyleBoostError(
+            f"--embeddings {emb} is a pickle file, which can run code when loaded; convert it to .safetensors"
+        )
     if not emb.is_file():
         raise StyleBoostError(f"--embeddings file not found: {emb}")
     if emb.suffix != ".safetensors":
@@ -266,25 +268,23 @@ def load_lora(pipe, path: str) -> None:
         raise StyleBoostError(f"could not load LoRA {path} into this model: {_first_line(err)}") from None
 
 
-def load_embeddings(pipe, embeddings: dict[str, torch.Tensor], source: str) -> None:
+def load_embeddings(pipe, embeddings: dict[str, torch.Tensor]) -> None:
     """Add each learned token and its embedding to the pipeline's tokenizer and text encoder."""
     tokens = list(embeddings)
     try:
         pipe.load_textual_inversion([embeddings[t] for t in tokens], token=tokens)
     except ValueError as err:
-        raise StyleBoostError(f"could not load embeddings {source}: {_first_line(err)}") from None
+        raise StyleBoostError(f"could not load the learned embeddings: {_first_line(err)}") from None
 
 
-def load_generation_pipeline(
-    config: GenerateConfig, embeddings: dict[str, torch.Tensor] | None = None, *, source: str | None = None
-):
+def load_generation_pipeline(config: GenerateConfig, embeddings: dict[str, torch.Tensor] | None = None):
     """The base model with the LoRA and embeddings of ``config``, on its device, progress bar off."""
     device = pick_device(config.device)
     pipe = load_pipeline(config.model, torch_dtype=pick_dtype(config.fp16, device), allow_pickle=config.allow_pickle)
     if config.lora:
         load_lora(pipe, config.lora)
     if embeddings:
-        load_embeddings(pipe, embeddings, source or str(config.embeddings))
+        load_embeddings(pipe, embeddings)
     set_scheduler(pipe, config.scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
@@ -488,7 +488,7 @@ def _run_jobs(config: GenerateConfig, out: Path, todo: list[ImageJob], settings:
     """Load the model and make the missing images, batch by batch, recording each as it is saved."""
     from tqdm.auto import tqdm
 
-    pipe = load_generation_pipeline(config, embeddings, source=settings["embeddings"])
+    pipe = load_generation_pipeline(config, embeddings)
     settings = {**settings, "scheduler": config.scheduler or type(pipe.scheduler).__name__}
     height = config.height or default_resolution(pipe)
     width = config.width or default_resolution(pipe)
@@ -540,7 +540,7 @@ def _write_grids(out: Path, jobs: list[ImageJob], changed: set[str]) -> None:
             save_grid(out, group)
 
 
-def _write_run_line(out: Path, config: GenerateConfig, settings: dict[str, Any], *, generated: int, skipped: int) -> None:
+def _write_run_line(out: Path, config: GenerateConfig, settings: dict[str, Any], *, generated: int, skipped: int):
     """Append what this run did, with which settings and library versions, to runs.jsonl."""
     import diffusers
     import transformers
@@ -587,7 +587,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--out", required=True, help="Output folder (images/, grids/, metadata.jsonl).")
     add("--lora", help=f"LoRA folder with {LORA_WEIGHTS_NAME} (a training output folder).")
     add("--embeddings", help=f"Learned token embeddings: a .safetensors file or a folder with {EMBEDDINGS_NAME}.")
-    add("--token", dest="tokens", nargs="+", help="What [V] ([V1], [V2]...) becomes (default: run.json, embeddings, 'sks').")
+    add("--token", dest="tokens", nargs="+", help="What [V] ([V1], [V2]...) becomes (default: the --lora run.json, "
+        "the embedding tokens, else 'sks').")
     add("--images-per-prompt", type=int, default=d.images_per_prompt, help="Images per prompt; image i uses seed+i.")
     add("--seed", type=int, default=d.seed, help="Seed of the first image of every prompt.")
     add("--scheduler", choices=list(SCHEDULERS), help="Sampler (default: the model's own).")
@@ -608,7 +609,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _adder(parser: argparse.ArgumentParser):
     def add(flag: str, **kwargs: Any) -> None:
-        names = [flag] + ([flag.replace("-", "_").replace("__", "--", 1)] if "-" in flag[2:] else [])
+        underscored = "--" + flag[2:].replace("-", "_")
+        names = [flag] if underscored == flag else [flag, underscored]
         parser.add_argument(*names, **kwargs)
 
     return add
