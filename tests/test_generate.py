@@ -17,6 +17,15 @@ from styleboost.generate import GenerateConfig, generate_images, read_prompt_fil
 FAST = dict(steps=2, guidance=7.5, progress=False)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and OpenMP threads crawl when the CPU is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def prompt_file(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("prompts") / "people.txt"
