@@ -215,11 +215,13 @@ def tokens_from_run_manifest(folder: Path) -> list[str] | None:
 
 
 def resolve_tokens(config: GenerateConfig, embeddings: dict[str, torch.Tensor] | None = None) -> list[str]:
-    """What [V]/[Vn] become: --token, else the LoRA folder's run.json, else the embedding tokens, else 'sks'."""
+    """What [V]/[Vn] become: --token, else the run.json of the LoRA, embeddings or (fully tuned) model
+    folder, else the embedding tokens, else 'sks'."""
     if config.tokens:
         return list(config.tokens)
-    folders = [Path(p).expanduser() for p in (config.lora, config.embeddings) if p]
-    for folder in (f if f.is_dir() else f.parent for f in folders):
+    paths = [Path(p).expanduser() for p in (config.lora, config.embeddings) if p]
+    paths += [Path(config.model).expanduser()] if Path(config.model).expanduser().is_dir() else []
+    for folder in (f if f.is_dir() else f.parent for f in paths):
         tokens = tokens_from_run_manifest(folder)
         if tokens:
             return tokens
@@ -587,8 +589,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--out", required=True, help="Output folder (images/, grids/, metadata.jsonl).")
     add("--lora", help=f"LoRA folder with {LORA_WEIGHTS_NAME} (a training output folder).")
     add("--embeddings", help=f"Learned token embeddings: a .safetensors file or a folder with {EMBEDDINGS_NAME}.")
-    add("--token", dest="tokens", nargs="+", help="What [V] ([V1], [V2]...) becomes (default: the --lora run.json, "
-        "the embedding tokens, else 'sks').")
+    add("--token", dest="tokens", nargs="+", help="What [V] ([V1], [V2]...) becomes (default: the tokens in run.json "
+        "of --lora/--embeddings/--model, else the embedding tokens, else 'sks').")
     add("--images-per-prompt", type=int, default=d.images_per_prompt, help="Images per prompt; image i uses seed+i.")
     add("--seed", type=int, default=d.seed, help="Seed of the first image of every prompt.")
     add("--scheduler", choices=list(SCHEDULERS), help="Sampler (default: the model's own).")

@@ -168,6 +168,15 @@ def test_lora_run_json_gives_the_token(tiny_model_dir, prompt_file, lora_dir, tm
     assert records[0]["prompt"] == "a portrait of a woman in ohwx style"
 
 
+def test_full_model_run_json_gives_the_token(tiny_model_dir, prompt_file, tmp_path):
+    import shutil
+
+    model = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    (model / "run.json").write_text(json.dumps({"tokens": ["<v1>", "<v2>"], "config": {"token": ["sks"]}}))
+    records = generate_images(_config(str(model), prompt_file, tmp_path / "out", images_per_prompt=1))
+    assert records[0]["prompt"] == "a portrait of a woman in <v1> style"
+
+
 def test_learned_embeddings_load_and_change_the_image(tiny_model_dir, tmp_path):
     from safetensors.torch import save_file
 
