@@ -8,7 +8,6 @@ draws its augmentation from a per-draw seed so that a resumed run sees exactly t
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -19,10 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler
 
 from styleboost.errors import StyleBoostError
+from styleboost.notice import notice
 from styleboost.tokens import fill_placeholders, require_token
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def decodable(files: Sequence[Path], *, flag: str) -> list[Path]:
                 img.load()
             good.append(path)
         except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            logger.warning("skipping %s: it does not decode as an image (%s)", path, type(err).__name__)
+            notice(f"skipping {path}: it does not decode as an image ({type(err).__name__})")
     if not good:
         raise StyleBoostError(f"{flag}: none of the {len(files)} image(s) could be decoded")
     return good

@@ -160,10 +160,14 @@ def place_models(models: Models, method: Method, accelerator, weight_dtype: torc
     """Frozen weights in the mixed-precision dtype on the device; trained weights stay float32."""
     from diffusers.training_utils import cast_training_params
 
-    device = accelerator.device
-    models.vae.to(device, dtype=torch.float32)  # the VAE encoder is unstable in fp16 (SD 1.x)
-    models.unet.to(device, dtype=torch.float32 if method.trains_full_unet else weight_dtype)
-    models.text_encoder.to(device, dtype=torch.float32 if method.trains_text_encoder else weight_dtype)
+    def move(module, dtype: torch.dtype) -> None:
+        module.to(accelerator.device)
+        if module.dtype != dtype:
+            module.to(dtype=dtype)
+
+    move(models.vae, torch.float32)  # the VAE encoder is unstable in fp16 (SD 1.x)
+    move(models.unet, torch.float32 if method.trains_full_unet else weight_dtype)
+    move(models.text_encoder, torch.float32 if method.trains_text_encoder else weight_dtype)
     for part in method.parts:
         cast_training_params(models.module(part.target), dtype=torch.float32)
 
@@ -296,41 +300,52 @@ def compute_loss(run: Run, batch: dict, generator: torch.Generator) -> dict[str,
     return prior_preservation_loss(pred, target, weights, len(parts[0]["captions"]), cfg.prior_loss_weight)
 
 
-def train_loop(run: Run) -> None:
-    """Optimise until ``max_train_steps``: checkpoints, validation and logs on their schedules."""
+def micro_step(run: Run, batch: dict, step: int, micro: int, params: list) -> dict[str, torch.Tensor]:
+    """Forward, backward and (at the end of an accumulation cycle) the optimizer step."""
+    accelerator = run.accelerator
+    with accelerator.accumulate(*run.trained_modules):
+        terms = compute_loss(run, batch, step_generator(run.cfg.seed, step, micro, accelerator.process_index))
+        if not torch.isfinite(terms["loss"]).item():
+            raise NonFiniteLoss(step + 1)
+        accelerator.backward(terms["loss"])
+        if accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(params, run.cfg.max_grad_norm)
+        run.optimizer.step()
+        run.lr_scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+    return terms
+
+
+def end_of_step(run: Run, step: int, terms: dict[str, torch.Tensor], progress) -> None:
+    """Bookkeeping after optimizer step ``step``: logs, checkpoint and validation on their schedules."""
     from styleboost.validation import run_validation
 
-    cfg, accelerator = run.cfg, run.accelerator
+    cfg = run.cfg
+    run.method.after_step(run.models)
+    logs = {k: v.detach().item() for k, v in terms.items()} | {"lr": run.lr_scheduler.get_last_lr()[0]}
+    run.history.append({"step": step, **logs})
+    progress.update(1)
+    progress.set_postfix(loss=f"{logs['loss']:.4f}")
+    if step % cfg.logging_steps == 0 or step == cfg.max_train_steps:
+        run.accelerator.log(logs, step=step)
+    if step % cfg.checkpointing_steps == 0 and step < cfg.max_train_steps:
+        ckpt.save_checkpoint(run.accelerator, run.output_dir, step, cfg.checkpoints_total_limit)
+    if cfg.validation_steps and step % cfg.validation_steps == 0 and step < cfg.max_train_steps:
+        run_validation(run, step)
+
+
+def train_loop(run: Run) -> None:
+    """Optimise from ``start_step`` to ``max_train_steps``."""
     step, micro = run.start_step, 0
     params = [p for g in run.optimizer.param_groups for p in g["params"]]
-    progress = tqdm(total=cfg.max_train_steps, initial=step, desc="steps", disable=not accelerator.is_local_main_process)
-    for batch in run.dataloader:
-        with accelerator.accumulate(*run.trained_modules):
-            terms = compute_loss(run, batch, step_generator(cfg.seed, step, micro, accelerator.process_index))
-            if not torch.isfinite(terms["loss"]).item():
-                raise NonFiniteLoss(step + 1)
-            accelerator.backward(terms["loss"])
-            if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-            run.optimizer.step()
-            run.lr_scheduler.step()
-            run.optimizer.zero_grad(set_to_none=True)
-        micro += 1
-        if not accelerator.sync_gradients:
-            continue
-        run.method.after_step(run.models)
-        step, micro = step + 1, 0
-        logs = {k: v.detach().item() for k, v in terms.items()} | {"lr": run.lr_scheduler.get_last_lr()[0]}
-        run.history.append({"step": step, **logs})
-        progress.update(1)
-        progress.set_postfix(loss=f"{logs['loss']:.4f}")
-        if step % cfg.logging_steps == 0 or step == cfg.max_train_steps:
-            accelerator.log(logs, step=step)
-        if step % cfg.checkpointing_steps == 0 and step < cfg.max_train_steps:
-            ckpt.save_checkpoint(accelerator, run.output_dir, step, cfg.checkpoints_total_limit)
-        if cfg.validation_steps and step % cfg.validation_steps == 0 and step < cfg.max_train_steps:
-            run_validation(run, step)
-    progress.close()
+    main = run.accelerator.is_local_main_process
+    with tqdm(total=run.cfg.max_train_steps, initial=step, desc="steps", disable=not main) as progress:
+        for batch in run.dataloader:
+            terms = micro_step(run, batch, step, micro, params)
+            micro += 1
+            if run.accelerator.sync_gradients:
+                step, micro = step + 1, 0
+                end_of_step(run, step, terms, progress)
 
 
 def finish(run: Run) -> list[Path]:

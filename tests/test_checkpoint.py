@@ -1,0 +1,68 @@
+"""Checkpoints: resuming gives the weights of an uninterrupted run; half-written ones are never taken."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from styleboost import checkpoint as ckpt
+from styleboost.checkpoint import completed_checkpoints, resolve_resume
+from styleboost.train import train
+
+
+def lora_weights(run_dir) -> dict[str, torch.Tensor]:
+    return load_file(str(run_dir / "pytorch_lora_weights.safetensors"))
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resumed_run_ends_with_the_same_weights(train_config, tmp_path, monkeypatch):
+    common = dict(max_train_steps=6, checkpointing_steps=3, learning_rate=1e-2, random_flip=True,
+                  gradient_accumulation_steps=2, lr_scheduler="cosine", lr_warmup_steps=2)
+    straight = train(train_config(output_dir=str(tmp_path / "straight"), **common))
+
+    # the same command, killed right after its step-3 checkpoint ...
+    save = ckpt.save_checkpoint
+
+    def save_then_die(*args, **kwargs):
+        save(*args, **kwargs)
+        raise Interrupted
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
+    with pytest.raises(Interrupted):
+        train(train_config(output_dir=str(tmp_path / "resumed"), **common))
+    monkeypatch.setattr(ckpt, "save_checkpoint", save)
+    assert [s for s, _ in completed_checkpoints(tmp_path / "resumed")] == [3]
+    assert not (tmp_path / "resumed" / "pytorch_lora_weights.safetensors").exists()
+
+    # ... and run again with --resume_from_checkpoint latest
+    resumed = train(train_config(output_dir=str(tmp_path / "resumed"), resume_from_checkpoint="latest", **common))
+    assert resumed.start_step == 3 and len(resumed.history) == 3
+    a, b = lora_weights(straight.output_dir), lora_weights(resumed.output_dir)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6)
+    straight_losses = [h["loss"] for h in straight.history[3:]]
+    assert straight_losses == pytest.approx([h["loss"] for h in resumed.history], rel=1e-5)
+
+
+def test_latest_skips_half_written_checkpoints(tmp_path):
+    good = tmp_path / "checkpoint-4"
+    good.mkdir()
+    (good / "checkpoint.json").write_text(json.dumps({"step": 4}))
+    (tmp_path / "checkpoint-8.tmp").mkdir()  # interrupted while saving
+    (tmp_path / "checkpoint-9").mkdir()  # renamed by hand, no marker
+    assert resolve_resume(tmp_path, "latest") == (4, good)
+
+
+def test_checkpoints_total_limit_keeps_the_newest(train_config):
+    run = train(train_config(max_train_steps=7, checkpointing_steps=2, checkpoints_total_limit=2))
+    assert [s for s, _ in completed_checkpoints(run.output_dir)] == [4, 6]
+    assert not list(run.output_dir.glob("*.tmp"))
+    saved = load_file(str(run.output_dir / "checkpoint-6" / "trainable_0.safetensors"))
+    assert saved and all("lora_" in k for k in saved)  # only trainable weights, not the frozen UNet

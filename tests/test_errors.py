@@ -1,0 +1,140 @@
+"""Bad input gets one clear line naming the file or flag, exit status 2, and nothing written is lost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from styleboost.toydata import make_styleref_set
+
+
+def run_and_get_error(train_main, capsys, argv: list[str]) -> str:
+    code = train_main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.startswith("train_styleboost.py: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def base_args(tiny_model_dir, style_dirs, tmp_path):
+    return [
+        "--pretrained_model_name_or_path", tiny_model_dir, "--styleref_dir", style_dirs[0], "--aux_dir", style_dirs[1],
+        "--output_dir", str(tmp_path / "out"), "--max_train_steps", "2", "--report_to", "none",
+        "--validation_inference_steps", "2", "--num_validation_images", "1",
+    ]
+
+
+def with_flag(args: list[str], flag: str, value: str) -> list[str]:
+    args = list(args)
+    args[args.index(flag) + 1] = value
+    return args
+
+
+def test_missing_styleref_folder(train_main, capsys, base_args, tmp_path):
+    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(tmp_path / "nope")))
+    assert "--styleref_dir" in line and "nope" in line and "not found" in line
+
+
+def test_empty_folder(train_main, capsys, base_args, tmp_path):
+    (tmp_path / "empty").mkdir()
+    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--aux_dir", str(tmp_path / "empty")))
+    assert "--aux_dir" in line and "no images" in line
+
+
+def test_undecodable_images_are_skipped_and_named_or_fatal_when_none_is_left(train_main, capsys, base_args, tmp_path):
+    folder = tmp_path / "ref"
+    make_styleref_set(folder, n=2, size=32)
+    (folder / "broken.png").write_bytes(b"not a png at all")
+    assert train_main(with_flag(base_args, "--styleref_dir", str(folder))) == 0
+    assert "broken.png" in capsys.readouterr().err
+
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "a.jpg").write_bytes(b"\xff\xd8garbage")
+    line = run_and_get_error(
+        train_main, capsys, with_flag(with_flag(base_args, "--styleref_dir", str(only_bad)), "--output_dir", str(tmp_path / "o2"))
+    )
+    assert "--styleref_dir" in line and "could be decoded" in line
+
+
+def test_caption_without_token(train_main, capsys, base_args, tmp_path):
+    folder = tmp_path / "ref"
+    paths = make_styleref_set(folder, n=2, size=32)
+    paths[1].with_suffix(".txt").write_text("a person in watercolor style")
+    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(folder)))
+    assert paths[1].with_suffix(".txt").name in line and "none of the tokens" in line
+
+
+def test_placeholder_for_a_token_that_is_not_bound(train_main, capsys, base_args, tmp_path):
+    folder = tmp_path / "ref"
+    paths = make_styleref_set(folder, n=1, size=32)
+    paths[0].with_suffix(".txt").write_text("a person in [V2] style")
+    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(folder)))
+    assert "[V2]" in line
+
+
+def test_resolution_not_a_multiple_of_8(train_main, capsys, base_args):
+    line = run_and_get_error(train_main, capsys, base_args + ["--resolution", "30"])
+    assert "--resolution 30" in line and "multiple of 8" in line
+
+
+def test_unknown_model_path(train_main, capsys, base_args, tmp_path):
+    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--pretrained_model_name_or_path", "./no/such/model"))
+    assert "model not found" in line and "no/such/model" in line
+
+
+def test_folder_that_is_not_a_pipeline(train_main, capsys, base_args, tmp_path):
+    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--pretrained_model_name_or_path", str(tmp_path)))
+    assert "model_index.json" in line
+
+
+def test_pickle_checkpoint_refused(train_main, capsys, base_args, tmp_path):
+    (tmp_path / "model.ckpt").write_bytes(b"pickle")
+    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--pretrained_model_name_or_path", str(tmp_path / "model.ckpt")))
+    assert "pickle" in line and "--allow_pickle" in line
+
+
+def test_output_folder_holding_a_run_is_not_overwritten(train_main, capsys, base_args, tmp_path):
+    assert train_main(base_args) == 0
+    capsys.readouterr()
+    weights = tmp_path / "out" / "pytorch_lora_weights.safetensors"
+    before = weights.read_bytes()
+    line = run_and_get_error(train_main, capsys, base_args + ["--learning_rate", "0.5"])
+    assert "already holds a run" in line and "--overwrite" in line
+    assert weights.read_bytes() == before
+    assert train_main(base_args + ["--overwrite", "--learning_rate", "0.5"]) == 0
+    assert weights.read_bytes() != before
+
+
+def test_textual_inversion_without_new_token(train_main, capsys, base_args):
+    line = run_and_get_error(train_main, capsys, base_args + ["--method", "textual_inversion"])
+    assert "--new_token" in line
+
+
+def test_multi_piece_token(train_main, capsys, base_args):
+    line = run_and_get_error(train_main, capsys, base_args + ["--token", "zxqvstyle"])
+    assert "zxqvstyle" in line and "--new_token" in line
+
+
+def test_bad_yaml_config(train_main, capsys, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("learning_rate: 1e-4\nlearnign_rate: 3\n")
+    line = run_and_get_error(train_main, capsys, ["--config", str(config)])
+    assert "c.yaml" in line and "learnign_rate" in line
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(train_main, capsys, base_args, tmp_path):
+    args = with_flag(base_args, "--max_train_steps", "6") + ["--learning_rate", "1e30", "--checkpointing_steps", "1",
+                                                              "--max_grad_norm", "1e38"]
+    line = run_and_get_error(train_main, capsys, args)
+    assert "NaN" in line and "checkpoint-" in line
+    out = tmp_path / "out"
+    checkpoints = sorted(out.glob("checkpoint-*"))
+    assert checkpoints and all((c / "checkpoint.json").is_file() for c in checkpoints)
+    assert not (out / "pytorch_lora_weights.safetensors").exists()
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
