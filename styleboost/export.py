@@ -9,13 +9,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from styleboost.errors import StyleBoostError
+from styleboost.errors import StyleBoostError, first_line
 from styleboost.methods import FullPart, Method, Models
+from styleboost.models import PICKLE_SUFFIXES
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
@@ -66,18 +68,41 @@ def save_embeddings(models: Models, output_dir: Path) -> Path:
     return path
 
 
-def load_embeddings(pipe, path: str | Path) -> list[str]:
-    """Load a {token: vector} file (one or several tokens) into a pipeline; returns the tokens."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / EMBEDDINGS_FILE
-    if path.suffix != ".safetensors":
-        raise StyleBoostError(f"{path}: embeddings must be a .safetensors file (pickle files are refused)")
-    if not path.is_file():
-        raise StyleBoostError(f"embeddings file not found: {path}")
-    state = load_file(str(path))
-    pipe.load_textual_inversion(list(state.values()), token=list(state.keys()))
-    return list(state.keys())
+def find_embeddings(path: str) -> Path:
+    """The learned-embeddings file: the path itself or ``learned_embeds.safetensors`` in a folder."""
+    emb = Path(path).expanduser()
+    if emb.is_dir():
+        emb = emb / EMBEDDINGS_FILE
+    if emb.suffix in PICKLE_SUFFIXES:
+        raise StyleBoostError(
+            f"--embeddings {emb} is a pickle file, which can run code when loaded; convert it to .safetensors"
+        )
+    if not emb.is_file():
+        raise StyleBoostError(f"--embeddings file not found: {emb}")
+    if emb.suffix != ".safetensors":
+        raise StyleBoostError(f"--embeddings {emb}: expected a .safetensors file")
+    return emb
+
+
+def read_embeddings(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Token string -> embedding (1-D, or 2-D for a multi-vector token) from a safetensors file."""
+
+    try:
+        embeddings = load_file(str(path), device="cpu")
+    except Exception as err:  # safetensors raises its own error types for damaged files
+        raise StyleBoostError(f"could not read embeddings {path}: {first_line(err)}") from None
+    if not embeddings:
+        raise StyleBoostError(f"embeddings file {path} holds no tokens")
+    return embeddings
+
+
+def load_embeddings(pipe, embeddings: dict[str, torch.Tensor]) -> None:
+    """Add each learned token and its embedding to the pipeline's tokenizer and text encoder."""
+    tokens = list(embeddings)
+    try:
+        pipe.load_textual_inversion([embeddings[t] for t in tokens], token=tokens)
+    except ValueError as err:
+        raise StyleBoostError(f"could not load the learned embeddings: {first_line(err)}") from None
 
 
 def save_pipeline(models: Models, output_dir: Path) -> Path:

@@ -29,14 +29,21 @@ from typing import Any, Iterator
 
 import torch
 
-from styleboost.errors import StyleBoostError
-from styleboost.models import PICKLE_SUFFIXES, default_resolution, load_pipeline
+from styleboost.errors import StyleBoostError, first_line
+from styleboost.export import (
+    EMBEDDINGS_FILE,
+    LORA_FILE,
+    find_embeddings,
+    load_embeddings,
+    read_embeddings,
+)
+from styleboost.models import default_resolution, load_pipeline
+from styleboost.notice import notice
+from styleboost.prompts import read_prompt_file
 from styleboost.tokens import fill_placeholders
 
 logger = logging.getLogger(__name__)
 
-LORA_WEIGHTS_NAME = "pytorch_lora_weights.safetensors"
-EMBEDDINGS_NAME = "learned_embeds.safetensors"
 RUN_MANIFEST_NAME = "run.json"
 DEFAULT_TOKEN = "sks"
 GRID_COLUMNS = 4
@@ -130,18 +137,6 @@ class ImageJob:
 # ----------------------------------------------------------------------------- inputs
 
 
-def read_prompt_file(path: str | os.PathLike) -> list[str]:
-    """Prompts of a text file: one a line; blank lines and ``#`` comment lines are ignored."""
-    path = Path(path)
-    if not path.is_file():
-        raise StyleBoostError(f"prompt file not found: {path}")
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-    prompts = [line for line in lines if line and not line.startswith("#")]
-    if not prompts:
-        raise StyleBoostError(f"prompt file {path} has no prompts (only blank or # comment lines)")
-    return prompts
-
-
 def load_prompt_sets(paths: list[str]) -> list[PromptSet]:
     """One ``PromptSet`` per file; two files with the same stem would share output names."""
     sets = [PromptSet(Path(p).stem, str(p), read_prompt_file(p)) for p in paths]
@@ -158,42 +153,13 @@ def find_lora_weights(path: str) -> Path:
     if lora.is_file() and lora.suffix == ".safetensors":
         return lora
     if lora.is_file():
-        raise StyleBoostError(f"--lora {lora}: expected a folder with {LORA_WEIGHTS_NAME} or a .safetensors file")
+        raise StyleBoostError(f"--lora {lora}: expected a folder with {LORA_FILE} or a .safetensors file")
     if not lora.is_dir():
         raise StyleBoostError(f"--lora folder not found: {lora}")
-    weights = lora / LORA_WEIGHTS_NAME
+    weights = lora / LORA_FILE
     if not weights.is_file():
-        raise StyleBoostError(f"--lora folder {lora} has no {LORA_WEIGHTS_NAME}")
+        raise StyleBoostError(f"--lora folder {lora} has no {LORA_FILE}")
     return weights
-
-
-def find_embeddings(path: str) -> Path:
-    """The learned-embeddings file: the path itself or ``learned_embeds.safetensors`` in a folder."""
-    emb = Path(path).expanduser()
-    if emb.is_dir():
-        emb = emb / EMBEDDINGS_NAME
-    if emb.suffix in PICKLE_SUFFIXES:
-        raise StyleBoostError(
-            f"--embeddings {emb} is a pickle file, which can run code when loaded; convert it to .safetensors"
-        )
-    if not emb.is_file():
-        raise StyleBoostError(f"--embeddings file not found: {emb}")
-    if emb.suffix != ".safetensors":
-        raise StyleBoostError(f"--embeddings {emb}: expected a .safetensors file")
-    return emb
-
-
-def read_embeddings(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Token string -> embedding (1-D, or 2-D for a multi-vector token) from a safetensors file."""
-    from safetensors.torch import load_file
-
-    try:
-        embeddings = load_file(str(path), device="cpu")
-    except Exception as err:  # safetensors raises its own error types for damaged files
-        raise StyleBoostError(f"could not read embeddings {path}: {_first_line(err)}") from None
-    if not embeddings:
-        raise StyleBoostError(f"embeddings file {path} holds no tokens")
-    return embeddings
 
 
 def tokens_from_run_manifest(folder: Path) -> list[str] | None:
@@ -244,7 +210,7 @@ def pick_dtype(fp16: bool | None, device: str) -> torch.dtype:
     """fp16 on CUDA unless refused; fp32 elsewhere (fp16 asked for off CUDA falls back with a notice)."""
     on_cuda = device.startswith("cuda")
     if fp16 and not on_cuda:
-        logger.warning("--fp16 needs a CUDA device; generating in fp32 on %s", device)
+        notice(f"--fp16 needs a CUDA device; generating in fp32 on {device}")
         return torch.float32
     if fp16 or (fp16 is None and on_cuda):
         return torch.float16
@@ -267,16 +233,7 @@ def load_lora(pipe, path: str) -> None:
     try:
         pipe.load_lora_weights(str(weights.parent), weight_name=weights.name)
     except (ValueError, KeyError, RuntimeError, OSError) as err:
-        raise StyleBoostError(f"could not load LoRA {path} into this model: {_first_line(err)}") from None
-
-
-def load_embeddings(pipe, embeddings: dict[str, torch.Tensor]) -> None:
-    """Add each learned token and its embedding to the pipeline's tokenizer and text encoder."""
-    tokens = list(embeddings)
-    try:
-        pipe.load_textual_inversion([embeddings[t] for t in tokens], token=tokens)
-    except ValueError as err:
-        raise StyleBoostError(f"could not load the learned embeddings: {_first_line(err)}") from None
+        raise StyleBoostError(f"could not load LoRA {path} into this model: {first_line(err)}") from None
 
 
 def load_generation_pipeline(config: GenerateConfig, embeddings: dict[str, torch.Tensor] | None = None):
@@ -462,7 +419,7 @@ def embeddings_source(config: GenerateConfig) -> Path | None:
     """The embeddings file to load: --embeddings, else one saved beside the LoRA (LoRA + TI runs)."""
     if config.embeddings:
         return find_embeddings(config.embeddings)
-    beside_lora = Path(config.lora).expanduser() / EMBEDDINGS_NAME if config.lora else None
+    beside_lora = Path(config.lora).expanduser() / EMBEDDINGS_FILE if config.lora else None
     return beside_lora if beside_lora is not None and beside_lora.is_file() else None
 
 
@@ -572,14 +529,6 @@ def _source_name(path: str | None) -> str | None:
     return str(local.resolve()) if local.exists() else path
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-# ----------------------------------------------------------------------------- command line
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``styleboost generate``; ``--a-b`` is also accepted as ``--a_b``."""
     d = GenerateConfig(model="", prompts=[], out="")
@@ -587,8 +536,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--model", required=True, help="Hub id, local diffusers folder or one .safetensors checkpoint.")
     add("--prompts", nargs="+", required=True, help="Prompt files: one prompt a line, # comments, [V] = token.")
     add("--out", required=True, help="Output folder (images/, grids/, metadata.jsonl).")
-    add("--lora", help=f"LoRA folder with {LORA_WEIGHTS_NAME} (a training output folder).")
-    add("--embeddings", help=f"Learned token embeddings: a .safetensors file or a folder with {EMBEDDINGS_NAME}.")
+    add("--lora", help=f"LoRA folder with {LORA_FILE} (a training output folder).")
+    add("--embeddings", help=f"Learned token embeddings: a .safetensors file or a folder with {EMBEDDINGS_FILE}.")
     add("--token", dest="tokens", nargs="+", help="What [V] ([V1], [V2]...) becomes (default: the tokens in run.json "
         "of --lora/--embeddings/--model, else the embedding tokens, else 'sks').")
     add("--images-per-prompt", type=int, default=d.images_per_prompt, help="Images per prompt; image i uses seed+i.")

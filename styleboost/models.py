@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from styleboost.errors import StyleBoostError
+from styleboost.errors import StyleBoostError, first_line
 
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -65,9 +65,8 @@ def load_pipeline(
         if "safety_checker" in index or kind == "hub":
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         return cls.from_pretrained(source, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise StyleBoostError(f"could not load model {name_or_path}: {first}") from None
+    except (OSError, ValueError) as err:
+        raise StyleBoostError(f"could not load model {name_or_path}: {first_line(err)}") from None
 
 
 def _read_model_index(folder: str) -> dict[str, Any]:

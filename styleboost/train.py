@@ -23,14 +23,28 @@ from tqdm.auto import tqdm
 from styleboost import checkpoint as ckpt
 from styleboost.aux import generate_class_images
 from styleboost.config import TrainConfig
-from styleboost.data import DrawSampler, Example, ImageTransform, LatentCache, StyleBoostDataset, collate, load_examples
+from styleboost.data import (
+    DrawSampler,
+    Example,
+    ImageTransform,
+    LatentCache,
+    StyleBoostDataset,
+    collate,
+    load_examples,
+)
 from styleboost.errors import StyleBoostError
 from styleboost.families import concat_conditioning, family_for
 from styleboost.manifest import data_hashes, package_versions, update_manifest
 from styleboost.methods import Method, Models, build_method
 from styleboost.models import default_resolution, load_pipeline
 from styleboost.notice import notice
-from styleboost.step import add_noise, image_latents, prediction_target, prior_preservation_loss, sample_weights
+from styleboost.step import (
+    add_noise,
+    image_latents,
+    prediction_target,
+    prior_preservation_loss,
+    sample_weights,
+)
 from styleboost.tokens import add_new_tokens, existing_token_ids
 
 WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}

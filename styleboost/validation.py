@@ -11,22 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from styleboost.errors import StyleBoostError
+from styleboost.prompts import read_prompt_file
 from styleboost.tokens import fill_placeholders
 
 DEFAULT_VALIDATION_PROMPTS = ("a portrait of a person in [V] style", "a house and a tree in [V] style")
-
-
-def read_prompt_file(path: str | Path) -> list[str]:
-    """Prompts of a plain-text file: one a line; blank lines and '#' comments ignored."""
-    path = Path(path)
-    if not path.is_file():
-        raise StyleBoostError(f"prompt file not found: {path}")
-    prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    prompts = [p for p in prompts if p and not p.startswith("#")]
-    if not prompts:
-        raise StyleBoostError(f"{path}: no prompts in the file")
-    return prompts
 
 
 def validation_prompts(cfg, tokens: list[str]) -> list[str]:

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import load_base, render
 from safetensors.torch import load_file
 
-from helpers import load_base, render
 from styleboost.train import build_run, compute_loss, step_generator, train
 from styleboost.validation import inference_pipeline
 
@@ -125,9 +125,11 @@ def test_textual_inversion_changes_only_new_token_rows(train_config, tiny_model_
     prompt = "a portrait of a person in <neon> style"
     trained = render(inference_pipeline(run), prompt)
     plain = load_base(tiny_model_dir)
-    from styleboost.export import load_embeddings
+    from styleboost.export import load_embeddings, read_embeddings
 
-    assert load_embeddings(plain, run.output_dir / "learned_embeds.safetensors") == ["<neon>"]
+    embeddings = read_embeddings(run.output_dir / "learned_embeds.safetensors")
+    assert list(embeddings) == ["<neon>"]
+    load_embeddings(plain, embeddings)
     np.testing.assert_allclose(render(plain, prompt), trained, atol=1e-5)
     # plain diffusers reads the single-token file directly too
     direct = load_base(tiny_model_dir)
