@@ -1,0 +1,55 @@
+"""Data: captions and placeholders, deterministic augmentation, and a sampler that resumes exactly."""
+
+from __future__ import annotations
+
+import torch
+
+from styleboost.data import DrawSampler, ImageTransform, StyleBoostDataset, collate, load_examples
+from styleboost.tokens import fill_placeholders, tokens_in
+
+
+def test_sampler_started_midway_continues_the_uninterrupted_stream():
+    full = list(DrawSampler(5, seed=3, total=23))
+    assert list(DrawSampler(5, seed=3, total=23, start=9)) == full[9:]
+    epochs = [sorted(i for i, _ in full[e * 5 : e * 5 + 5]) for e in range(4)]
+    assert all(e == [0, 1, 2, 3, 4] for e in epochs)  # every epoch is a permutation
+    assert [i for i, _ in full[:5]] != [i for i, _ in full[5:10]]  # reshuffled per epoch
+
+
+def test_captions_come_from_txt_files_with_placeholders_filled(style_dirs):
+    examples = load_examples(style_dirs[0], "[V] style", ["sks"], flag="--styleref_dir", needs_token=True)
+    assert len(examples) == 4
+    assert all("sks" in e.caption and "[V]" not in e.caption for e in examples)
+    aux = load_examples(style_dirs[1], "a person", ["sks"], flag="--aux_dir", needs_token=False)
+    assert all("sks" not in e.caption for e in aux)
+
+
+def test_default_prompt_used_without_caption_file(tmp_path):
+    from styleboost.toydata import make_styleref_set
+
+    paths = make_styleref_set(tmp_path, n=2, size=32)
+    paths[0].with_suffix(".txt").unlink()
+    examples = load_examples(tmp_path, "[V2] style", ["a", "b"], flag="--styleref_dir", needs_token=True)
+    assert examples[0].caption == "b style"
+
+
+def test_augmentation_depends_only_on_the_draw(style_dirs):
+    styleref = load_examples(style_dirs[0], "[V] style", ["sks"], flag="--styleref_dir", needs_token=True)
+    aux = load_examples(style_dirs[1], "a person", ["sks"], flag="--aux_dir", needs_token=False)
+    dataset = StyleBoostDataset(styleref, aux, ImageTransform(24, random_flip=True), seed=0)
+    assert len(dataset) == 4
+    a, b = dataset[(1, 7)], dataset[(1, 7)]
+    assert torch.equal(a["instance"]["pixel_values"], b["instance"]["pixel_values"])
+    draws = [dataset[(1, d)]["instance"]["pixel_values"] for d in range(8)]
+    assert any(not torch.equal(draws[0], d) for d in draws[1:])  # random crops/flips vary
+    batch = collate([dataset[(0, 0)], dataset[(3, 1)]])
+    assert batch["instance"]["pixel_values"].shape == (2, 3, 24, 24)
+    assert batch["prior"]["pixel_values"].shape == (2, 3, 24, 24)
+    assert float(batch["instance"]["pixel_values"].min()) >= -1 and float(batch["instance"]["pixel_values"].max()) <= 1
+
+
+def test_placeholders_and_token_matching():
+    assert fill_placeholders("[V1] and [V2], [V]", ["<a>", "<b>"]) == "<a> and <b>, <a>"
+    assert tokens_in("a man in sks style", ["sks"]) == ["sks"]
+    assert tokens_in("a man in sksy style", ["sks"]) == []
+    assert tokens_in("in <v1> style", ["<v1>", "<v2>"]) == ["<v1>"]
