@@ -69,7 +69,7 @@ def build_clip_tokenizer(folder: str | os.PathLike):
 
 def tiny_components(tokenizer, *, prediction_type: str = "epsilon", seed: int = 0) -> dict:
     """Randomly initialised UNet, VAE and text encoder of Stable Diffusion's architecture."""
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
@@ -110,13 +110,14 @@ def tiny_components(tokenizer, *, prediction_type: str = "epsilon", seed: int = 
             pad_token_id=tokenizer.pad_token_id,
         )
     )
-    scheduler = DDPMScheduler(
+    scheduler = PNDMScheduler(  # the inference scheduler SD 1.5 ships; training derives DDPM from its config
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
         num_train_timesteps=1000,
         prediction_type=prediction_type,
-        clip_sample=False,
+        skip_prk_steps=True,
+        set_alpha_to_one=False,
         steps_offset=1,
     )
     return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
@@ -149,7 +150,7 @@ def default_cache_dir() -> Path:
 @lru_cache(maxsize=None)
 def tiny_pipeline_path(prediction_type: str = "epsilon") -> Path:
     """The cached tiny pipeline folder, built on first use (about a second, offline)."""
-    folder = default_cache_dir() / f"tiny-sd-{prediction_type}-v1"
+    folder = default_cache_dir() / f"tiny-sd-{prediction_type}-v2"
     if not (folder / "model_index.json").exists():
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
         save_tiny_pipeline(tmp, prediction_type=prediction_type)

@@ -106,7 +106,13 @@ def prepare_output_dir(cfg: TrainConfig) -> Path:
 
 def make_accelerator(cfg: TrainConfig, output_dir: Path):
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import ProjectConfiguration
+
+    # accelerate keeps its settings in process-wide singletons; a second run in one process (tests,
+    # method comparisons) may ask for other ones. The distributed PartialState is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
 
     report_to = cfg.report_to
     if report_to == "tensorboard" and not _importable("tensorboard"):

@@ -82,7 +82,7 @@ def test_writes_images_metadata_and_grids(tiny_model_dir, prompt_file, tmp_path)
     assert first["prompt"] == "a portrait of a woman in sks style"
     assert first["prompt_template"] == "a portrait of a woman in [V] style"
     assert (first["prompt_set"], first["prompt_index"], first["height"], first["width"]) == ("people", 0, 32, 32)
-    assert (first["steps"], first["scheduler"], first["lora"]) == (2, "DDPMScheduler", None)
+    assert (first["steps"], first["scheduler"], first["lora"]) == (2, "PNDMScheduler", None)
     image = Image.open(tmp_path / first["file"])
     assert image.size == (32, 32)
     assert image.text["prompt"] == "a portrait of a woman in sks style"

@@ -210,3 +210,46 @@ def test_run_writes_manifest_samples_and_model_card(train_config):
     assert (run.output_dir / "samples.png").is_file()
     card = (run.output_dir / "README.md").read_text()
     assert "samples.png" in card and "load_lora_weights" in card
+
+
+def test_text_encoder_lora_is_saved_and_reloaded(train_config, tiny_model_dir):
+    run = train(train_config(train_text_encoder=True, max_train_steps=6, learning_rate=3e-2))
+    state = load_file(str(run.output_dir / "pytorch_lora_weights.safetensors"))
+    assert any(k.startswith("text_encoder.") for k in state) and any(k.startswith("unet.") for k in state)
+    trained = render(inference_pipeline(run), PROMPT)
+    plain = load_base(tiny_model_dir)
+    plain.load_lora_weights(str(run.output_dir))
+    np.testing.assert_allclose(render(plain, PROMPT), trained, atol=1e-5)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(train_config):
+    def lora_grads(**extra):
+        run = build_run(train_config(**extra))
+        terms = compute_loss(run, fixed_batch(run), step_generator(0, 0, 0, 0))
+        terms["loss"].backward()
+        return {n: p.grad.clone() for n, p in run.models.unet.named_parameters() if p.grad is not None}
+
+    plain = lora_grads()
+    checkpointed = lora_grads(gradient_checkpointing=True, output_dir=None)
+    assert plain.keys() == checkpointed.keys() and plain
+    for name in plain:
+        torch.testing.assert_close(checkpointed[name], plain[name], rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_mixed_precision_keeps_trainable_weights_in_float32(train_config):
+    run = train(train_config(mixed_precision="bf16", max_train_steps=3))
+    lora = [p for n, p in run.models.unet.named_parameters() if "lora_" in n]
+    frozen = [p for n, p in run.models.unet.named_parameters() if "lora_" not in n]
+    assert all(p.dtype == torch.float32 for p in lora) and all(p.dtype == torch.bfloat16 for p in frozen)
+    assert all(np.isfinite(h["loss"]) for h in run.history)
+
+
+def test_missing_gpu_extras_fall_back_with_a_notice(train_config, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") or importlib.util.find_spec("xformers"):
+        pytest.skip("the GPU extras are installed here")
+    run = train(train_config(use_8bit_adam=True, enable_xformers_memory_efficient_attention=True, max_train_steps=2))
+    err = capsys.readouterr().err
+    assert "bitsandbytes is not installed" in err and "xformers unavailable" in err
+    assert isinstance(run.optimizer.optimizer, torch.optim.AdamW)
