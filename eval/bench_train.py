@@ -23,9 +23,14 @@ autocast/accumulate contexts, the finiteness check). On CUDA every timer point i
 ``torch.cuda.synchronize()`` so that GPU work is charged where it is queued.
 
 Peak memory: each configuration runs in a fresh subprocess, so the peak RSS
-(``resource.getrusage``) belongs to that configuration alone (set-up included: model loading
-and, with ``cache_latents``, the VAE pass over the data). On CUDA ``torch.cuda.max_memory_allocated``
-is reported too, over the same lifetime.
+(``resource.getrusage``) belongs to that configuration alone (set-up included: imports, model
+loading and, with ``cache_latents``, the VAE pass over the data); the RSS once set up is printed
+beside it, so the difference is what training itself adds. On CUDA
+``torch.cuda.max_memory_allocated`` is reset after set-up, so it is the training steps' peak.
+
+CPU timings on a small shared machine are at the mercy of other processes: with every core busy,
+OpenMP threads that wait for each other can make a step many times slower. The 1-minute load
+average is printed; ``--threads 1`` gives steadier numbers there.
 
 ``--sd15`` (CUDA only) adds an architecture-true SD 1.5 UNet with random weights at 512 px
 (64x64 latents), batch 1, LoRA rank 4 under bf16 (or fp16) autocast, with gradient checkpointing
@@ -53,7 +58,7 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import torch  # noqa: E402
+import torch
 
 # Rows of the breakdown, in step order; "unet_fwd" and "unet_bwd" are the UNet, the rest overhead.
 PARTS = {
@@ -72,8 +77,11 @@ UNET_PARTS = ("unet_fwd", "unet_bwd")
 GOAL_PERCENT = 5.0
 
 
+CUDA = torch.cuda.is_available()
+
+
 def sync() -> None:
-    if torch.cuda.is_available():
+    if CUDA:
         torch.cuda.synchronize()
 
 
@@ -84,6 +92,14 @@ def now() -> float:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def current_rss_mib() -> float | None:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 # ----------------------------------------------------------------------------- one configuration
@@ -159,10 +175,11 @@ def bench_one(spec: dict) -> dict:
     start = time.perf_counter()
     run = build_run(cfg)
     setup_s = time.perf_counter() - start
+    setup_rss = current_rss_mib()
     probe = StepProbe(run)
     params = [p for group in run.optimizer.param_groups for p in group["params"]]
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()  # count training (and set-up below this point) only
+    if CUDA:
+        torch.cuda.reset_peak_memory_stats()  # the training steps' peak, not the set-up's
 
     batches = iter(run.dataloader)
     step_times, micro_total, end_total, data_total = [], 0.0, 0.0, 0.0
@@ -193,20 +210,21 @@ def bench_one(spec: dict) -> dict:
         "step_times": step_times,
         "per_step_ms": {k: 1000 * v / steps for k, v in totals.items()},
         "peak_rss_mib": peak_rss_mib(),
-        "cuda_peak_mib": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
+        "setup_rss_mib": setup_rss,
+        "cuda_peak_mib": torch.cuda.max_memory_allocated() / 2**20 if CUDA else None,
         "device": str(run.accelerator.device),
         "threads": torch.get_num_threads(),
         "resolution": run.resolution,
         "latent_size": run.resolution // (2 ** (len(run.models.vae.config.block_out_channels) - 1)),
         "unet_batch": batch_size,
-        "final_loss": float(terms["loss"]),
+        "final_loss": float(terms["loss"].detach()),
     }
 
 
 def run_in_subprocess(spec: dict) -> dict:
     """``bench_one`` in a fresh interpreter, so that its peak RSS is its own."""
     proc = subprocess.run(
-        [sys.executable, __file__, "--_one", json.dumps(spec)], capture_output=True, text=True
+        [sys.executable, __file__, "--_one", json.dumps(spec)], check=False, capture_output=True, text=True
     )
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
@@ -251,19 +269,25 @@ def print_tiny_table(results: list[dict], settings: dict) -> None:
         f"resolution {first['resolution']} px (latents {first['latent_size']}x{first['latent_size']}), "
         f"UNet batch {first['unet_batch']} (StyleRef + Aux), mixed precision {settings.get('mixed_precision') or 'no'}"
     )
-    print(f"torch {torch.__version__}; timed steps {len(first['step_times'])} after warm-up\n")
+    load = f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
+    print(
+        f"torch {torch.__version__}; {os.cpu_count()} CPUs, load average {load} before the runs; "
+        f"timed steps {len(first['step_times'])} after warm-up\n"
+    )
     cuda = first["cuda_peak_mib"] is not None
-    head = f"{'cache_latents':>13} {'steps/s':>8} {'ms/step':>8} {'median':>8} {'UNet f+b':>9} {'non-UNet':>9} {'peak RSS':>9}"
-    head += f" {'CUDA peak':>10}" if cuda else ""
+    head = f"{'cache_latents':>13} {'steps/s':>8} {'ms/step':>8} {'median':>8} {'UNet f+b':>9} {'non-UNet':>9}"
+    head += f" {'peak RSS':>9} {'set-up RSS':>10}" + (f" {'CUDA peak':>10}" if cuda else "")
     print(head)
-    print(f"{'':>13} {'':>8} {'(mean)':>8} {'ms/step':>8} {'ms/step':>9} {'share':>9} {'MiB':>9}" + (f" {'MiB':>10}" if cuda else ""))
+    units = f"{'':>13} {'':>8} {'(mean)':>8} {'ms/step':>8} {'ms/step':>9} {'share':>9} {'MiB':>9} {'MiB':>10}"
+    print(units + (f" {'MiB':>10}" if cuda else ""))
     for r in results:
         mean = sum(r["step_times"]) / len(r["step_times"])
         unet = sum(r["per_step_ms"][k] for k in UNET_PARTS)
         total = sum(r["per_step_ms"].values())
         line = (
-            f"{str(r['cache_latents']):>13} {1 / mean:8.1f} {1000 * mean:8.2f} {1000 * median(r['step_times']):8.2f} "
-            f"{unet:9.2f} {100 * (1 - unet / total):8.1f}% {r['peak_rss_mib']:9.0f}"
+            f"{r['cache_latents']!s:>13} {1 / mean:8.1f} {1000 * mean:8.2f} {1000 * median(r['step_times']):8.2f} "
+            f"{unet:9.2f} {100 * (1 - unet / total):8.1f}% {r['peak_rss_mib']:9.0f} "
+            f"{r['setup_rss_mib'] or float('nan'):10.0f}"
         )
         print(line + (f" {r['cuda_peak_mib']:10.1f}" if cuda else ""))
 
@@ -281,7 +305,8 @@ def print_tiny_table(results: list[dict], settings: dict) -> None:
         share = 100 * (1 - unet / sum(r["per_step_ms"].values()))
         verdict = "meets" if share < GOAL_PERCENT else "misses"
         print(
-            f"cache_latents={r['cache_latents']}: non-UNet overhead {share:.1f}% {verdict} the < {GOAL_PERCENT:.0f}% goal "
+            f"cache_latents={r['cache_latents']}: non-UNet overhead {share:.1f}% "
+            f"{verdict} the < {GOAL_PERCENT:.0f}% goal "
             f"(set-up {r['setup_s']:.1f} s, last loss {r['final_loss']:.4f})"
         )
 
@@ -289,18 +314,18 @@ def print_tiny_table(results: list[dict], settings: dict) -> None:
 # ----------------------------------------------------------------------------- SD 1.5 on CUDA
 
 
-SD15_UNET = dict(
-    sample_size=64,
-    in_channels=4,
-    out_channels=4,
-    layers_per_block=2,
-    block_out_channels=(320, 640, 1280, 1280),
-    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    cross_attention_dim=768,
-    attention_head_dim=8,
-    norm_num_groups=32,
-)
+SD15_UNET = {
+    "sample_size": 64,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 2,
+    "block_out_channels": (320, 640, 1280, 1280),
+    "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    "cross_attention_dim": 768,
+    "attention_head_dim": 8,
+    "norm_num_groups": 32,
+}
 
 
 def bench_sd15(steps: int, warmup: int, dtype_name: str | None) -> None:
@@ -378,7 +403,8 @@ def bench_sd15(steps: int, warmup: int, dtype_name: str | None) -> None:
             torch.cuda.synchronize()
             elapsed = (time.perf_counter() - start) / steps
             peak = torch.cuda.max_memory_allocated() / 2**20
-            print(f"{'on' if checkpointing else 'off':>9} {attention:>9} {1 / elapsed:8.2f} {1000 * elapsed:8.1f} {peak:25.0f}")
+            state = "on" if checkpointing else "off"
+            print(f"{state:>9} {attention:>9} {1 / elapsed:8.2f} {1000 * elapsed:8.1f} {peak:25.0f}")
 
 
 # ----------------------------------------------------------------------------- main
@@ -391,7 +417,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own).")
     parser.add_argument("--sd15", action="store_true", help="Also benchmark an SD 1.5-shaped UNet (CUDA only).")
     parser.add_argument("--sd15_steps", type=int, default=20, help="Timed steps per SD 1.5 configuration.")
-    parser.add_argument("--sd15_dtype", choices=("bf16", "fp16"), default=None, help="Autocast dtype (default: bf16 if supported).")
+    parser.add_argument(
+        "--sd15_dtype", choices=("bf16", "fp16"), default=None, help="Autocast dtype (default: bf16 if supported)."
+    )
     parser.add_argument("--_one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -405,17 +433,17 @@ def main(argv: list[str] | None = None) -> None:
         settings = tiny_settings(default_cache_dir())
         results = []
         for cache_latents in (False, True):
-            spec = dict(
-                settings={**settings, "cache_latents": cache_latents, "output_dir": f"{tmp}/run-{cache_latents}"},
-                steps=args.steps,
-                warmup=args.warmup,
-                threads=args.threads,
-            )
+            spec = {
+                "settings": {**settings, "cache_latents": cache_latents, "output_dir": f"{tmp}/run-{cache_latents}"},
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "threads": args.threads,
+            }
             results.append(run_in_subprocess(spec))
         print_tiny_table(results, settings)
 
     if args.sd15:
-        if torch.cuda.is_available():
+        if CUDA:
             bench_sd15(args.sd15_steps, args.warmup, args.sd15_dtype)
         else:
             print("\n--sd15: CUDA is not available; skipping the SD 1.5 UNet benchmark")
