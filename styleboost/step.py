@@ -12,12 +12,15 @@ from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from diffusers.training_utils import compute_snr
 
 
-def image_latents(part: dict, vae, generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
-    """Scaled VAE latents of a batch part, from pixels or from cached latent distributions."""
+def image_latents(part: dict, vae, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Scaled VAE latents of a batch part, from pixels or from cached latent distributions.
+
+    ``device`` is passed in: diffusers' ``vae.device`` walks every module on each call.
+    """
     if "latent_dist" in part:
-        dist = DiagonalGaussianDistribution(part["latent_dist"].to(vae.device, torch.float32))
+        dist = DiagonalGaussianDistribution(part["latent_dist"].to(device, torch.float32))
     else:
-        dist = vae.encode(part["pixel_values"].to(vae.device, dtype)).latent_dist
+        dist = vae.encode(part["pixel_values"].to(device, torch.float32)).latent_dist
     latents = dist.sample(generator=generator)
     shift = getattr(vae.config, "shift_factor", None) or 0.0
     return ((latents - shift) * vae.config.scaling_factor).float()

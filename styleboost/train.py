@@ -205,17 +205,19 @@ def enable_memory_features(cfg: TrainConfig, models: Models, method: Method) -> 
 
 
 def make_optimizer(cfg: TrainConfig, groups: list[dict]):
-    optimizer_class = torch.optim.AdamW
+    settings = dict(betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon)
     if cfg.use_8bit_adam:
         try:
             import bitsandbytes as bnb
 
-            optimizer_class = bnb.optim.AdamW8bit
+            return bnb.optim.AdamW8bit(groups, **settings)
         except ImportError:
             notice("bitsandbytes is not installed; using torch AdamW instead of 8-bit Adam")
-    return optimizer_class(
-        groups, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon
-    )
+    # One fused kernel for all (many, small) LoRA tensors instead of a Python loop over them.
+    try:
+        return torch.optim.AdamW(groups, fused=True, **settings)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(groups, foreach=True, **settings)
 
 
 def make_conditioning(cfg: TrainConfig, models: Models, method: Method, captions: list[str], dtype: torch.dtype):
@@ -309,7 +311,7 @@ def compute_loss(run: Run, batch: dict, generator: torch.Generator) -> dict[str,
     """Encode images, add noise, predict, and return the prior-preservation loss terms."""
     models, cfg = run.models, run.cfg
     parts = [batch["instance"]] + ([batch["prior"]] if "prior" in batch else [])
-    latents = torch.cat([image_latents(p, models.vae, generator, torch.float32) for p in parts])
+    latents = torch.cat([image_latents(p, models.vae, generator, run.accelerator.device) for p in parts])
     captions = [c for p in parts for c in p["captions"]]
     noise, timesteps, noisy = add_noise(latents, models.noise_scheduler, generator, cfg.noise_offset)
     with run.accelerator.autocast():
