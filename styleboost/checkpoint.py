@@ -37,7 +37,7 @@ def register_trainable_hooks(accelerator) -> None:
                 weights.pop()
 
     def load_hook(models, input_dir):
-        for index in range(len(models)):
+        while models:
             model = accelerator.unwrap_model(models.pop())
             state = load_file(str(Path(input_dir) / f"trainable_{len(models)}.safetensors"))
             missing = set(state) - {n for n, _ in model.named_parameters()}

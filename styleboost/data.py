@@ -134,10 +134,12 @@ class DrawSampler(Sampler):
         return self.total - self.start
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, order = -1, None
         for position in range(self.start, self.total):
-            epoch, offset = divmod(position, self.length)
-            order = np.random.default_rng([self.seed, epoch]).permutation(self.length)
-            yield int(order[offset]), position
+            if position // self.length != epoch:
+                epoch = position // self.length
+                order = np.random.default_rng([self.seed, epoch]).permutation(self.length)
+            yield int(order[position % self.length]), position
 
 
 class StyleBoostDataset(Dataset):

@@ -12,15 +12,15 @@ def usage_snippet(run, written: list[Path]) -> str:
     base = run.cfg.pretrained_model_name_or_path
     lines = ["```python", "import torch", "from diffusers import StableDiffusionPipeline", ""]
     if "model_index.json" in names:
-        lines.append(f'pipe = StableDiffusionPipeline.from_pretrained("{run.output_dir.name}")')
+        lines.append(f'pipe = StableDiffusionPipeline.from_pretrained("{run.output_dir}")')
     else:
         lines.append(f'pipe = StableDiffusionPipeline.from_pretrained("{base}")')
     if LORA_FILE in names:
-        lines.append(f'pipe.load_lora_weights("{run.output_dir.name}")')
+        lines.append(f'pipe.load_lora_weights("{run.output_dir}")')
     if EMBEDDINGS_FILE in names and "model_index.json" not in names:
         lines += [
             "from safetensors.torch import load_file",
-            f'embeds = load_file("{run.output_dir.name}/{EMBEDDINGS_FILE}")',
+            f'embeds = load_file("{run.output_dir}/{EMBEDDINGS_FILE}")',
             "pipe.load_textual_inversion(list(embeds.values()), token=list(embeds.keys()))",
         ]
     lines += [f'image = pipe("a portrait of a woman in {run.models.tokens[0]} style").images[0]', "```"]
