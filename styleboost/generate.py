@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import math
 import os
 import platform
@@ -41,8 +40,6 @@ from styleboost.models import default_resolution, load_pipeline
 from styleboost.notice import notice
 from styleboost.prompts import read_prompt_file
 from styleboost.tokens import fill_placeholders
-
-logger = logging.getLogger(__name__)
 
 RUN_MANIFEST_NAME = "run.json"
 DEFAULT_TOKEN = "sks"

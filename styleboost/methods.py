@@ -123,6 +123,11 @@ class Method:
     parts: list[Any]
 
     @property
+    def targets(self) -> list[str]:
+        """The models this method trains ("text_encoder", "unet"), each once, in a fixed order."""
+        return sorted({p.target for p in self.parts})
+
+    @property
     def trains_text_encoder(self) -> bool:
         return any(p.target == "text_encoder" for p in self.parts)
 

@@ -6,7 +6,6 @@ refused unless the caller opts in, because loading them can run arbitrary code.
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ from styleboost.errors import StyleBoostError, first_line
 
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-
-logger = logging.getLogger(__name__)
 
 
 def resolve_model_source(name_or_path: str, *, allow_pickle: bool = False) -> tuple[str, str]:

@@ -81,7 +81,7 @@ class Run:
 
     @property
     def trained_modules(self) -> list[Any]:
-        return [self.nets[t] for t in sorted({p.target for p in self.method.parts})]
+        return [self.nets[t] for t in self.method.targets]
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -265,7 +265,8 @@ def build_run(cfg: TrainConfig) -> Run:
     dataset = StyleBoostDataset(styleref, aux, transform, seed=cfg.seed, latent_cache=cache)
     conditioning = make_conditioning(cfg, models, method, [e.caption for e in styleref + aux], weight_dtype)
 
-    lr = cfg.learning_rate * (draws_per_step(cfg, accelerator) if cfg.scale_lr else 1)
+    per_step = draws_per_step(cfg, accelerator)
+    lr = cfg.learning_rate * (per_step if cfg.scale_lr else 1)
     optimizer = make_optimizer(cfg, method.param_groups(models, cfg, lr))
     lr_scheduler = get_scheduler(
         cfg.lr_scheduler,
@@ -276,14 +277,13 @@ def build_run(cfg: TrainConfig) -> Run:
     ckpt.register_trainable_hooks(accelerator)
     resume = ckpt.resolve_resume(output_dir, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
     start_step = resume[0] if resume else 0
-    per_step = draws_per_step(cfg, accelerator)
     sampler = DrawSampler(
         len(dataset), seed=cfg.seed, total=cfg.max_train_steps * per_step, start=min(start_step, cfg.max_train_steps) * per_step
     )
     dataloader = DataLoader(
         dataset, batch_size=cfg.train_batch_size, sampler=sampler, collate_fn=collate, num_workers=cfg.dataloader_num_workers
     )
-    targets = sorted({p.target for p in method.parts})
+    targets = method.targets
     prepared = accelerator.prepare(*[models.module(t) for t in targets], optimizer, dataloader, lr_scheduler)
     nets = {"unet": models.unet, "text_encoder": models.text_encoder, **dict(zip(targets, prepared))}
     optimizer, dataloader, lr_scheduler = prepared[len(targets) :]
