@@ -29,8 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="styleboost", description="StyleBoost toolkit.")
     sub = parser.add_subparsers(dest="command", required=True)
     from styleboost import generate
+    from styleboost.style_encoder import evaluation
 
     generate.add_arguments(sub.add_parser("generate", help="Generate images from prompt files."))
+    evaluation.add_arguments(sub.add_parser("style-eval", help="Compare style encoders by style retrieval."))
     return parser
 
 

@@ -132,9 +132,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _field_type(f: dataclasses.Field) -> tuple[type, bool]:
+def _field_type(cls: type, f: dataclasses.Field) -> tuple[type, bool]:
     """(base type, is_list) of a field annotated as X, X | None or list[X]."""
-    hint = typing.get_type_hints(TrainConfig)[f.name]
+    hint = typing.get_type_hints(cls)[f.name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) is list:
         return args[0], True
@@ -143,12 +143,15 @@ def _field_type(f: dataclasses.Field) -> tuple[type, bool]:
     return hint, False
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """An argparse parser with one flag per config field; unset flags stay out of the namespace."""
-    parser = argparse.ArgumentParser(prog=prog, description="Train StyleBoost (DreamBooth / LoRA / TI).")
+def build_parser(
+    prog: str | None = None, cls: type = TrainConfig, description: str = "Train StyleBoost (DreamBooth / LoRA / TI)."
+) -> argparse.ArgumentParser:
+    """An argparse parser with one flag per field of the config dataclass ``cls``; unset flags stay out
+    of the namespace, so a YAML file given with --config is only overridden by flags actually given."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", help="YAML file of settings; flags given here override it.")
-    for f in dataclasses.fields(TrainConfig):
-        base, is_list = _field_type(f)
+    for f in dataclasses.fields(cls):
+        base, is_list = _field_type(cls, f)
         kw: dict[str, Any] = dict(default=argparse.SUPPRESS, help=f.metadata.get("help"))
         if "choices" in f.metadata:
             kw["choices"] = f.metadata["choices"]
@@ -162,8 +165,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def load_yaml_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file, naming the file in any error."""
+def load_yaml_config(path: str | Path, cls: type = TrainConfig) -> dict[str, Any]:
+    """Read a YAML file of ``cls`` settings, naming the file in any error."""
     path = Path(path)
     if not path.is_file():
         raise StyleBoostError(f"config file not found: {path}")
@@ -173,7 +176,7 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
         raise StyleBoostError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise StyleBoostError(f"{path}: expected a mapping of settings at the top level")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise StyleBoostError(f"{path}: unknown setting(s) {', '.join(unknown)}")

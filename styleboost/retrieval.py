@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from styleboost.errors import StyleBoostError
 
 DEFAULT_KS = (1, 10, 100)
-TABLE_COLUMNS = ("accuracy", "map@1", "map@10", "map@100", "recall@1", "recall@10", "content_leak")
+TABLE_COLUMNS = ("accuracy", "classifier_accuracy", "map@1", "map@10", "map@100", "recall@1", "recall@10", "content_leak")
 # Query x database similarities held at once: 2**24 float32 values = 64 MiB.
 SIMILARITY_CHUNK_ELEMENTS = 1 << 24
 

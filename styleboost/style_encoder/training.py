@@ -1,0 +1,282 @@
+"""Train a style encoder: cross-entropy over styles + a distance loss, P x K batches, best-by-val-mAP export.
+
+Layout of an output folder::
+
+    splits.csv          every image with its split (train / val / test), fixed by --seed
+    run.json            settings, versions, class names, validation history, test metrics
+    checkpoint-N/       accelerate state (model, optimizer, LR schedule, RNG), for --resume_from_checkpoint
+    best/               the encoder with the best validation mAP@10 (config.json + model.safetensors)
+    last/               the encoder after the last step
+    logs/               tensorboard
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from styleboost.checkpoint import resolve_resume, save_checkpoint
+from styleboost.config import _opt, build_parser, load_yaml_config
+from styleboost.errors import StyleBoostError
+from styleboost.manifest import package_versions, update_manifest
+from styleboost.retrieval import retrieval_metrics
+from styleboost.style_encoder.dataset import (
+    StyleImageDataset,
+    StyleRecord,
+    read_style_data,
+    split_records,
+    write_splits,
+)
+from styleboost.style_encoder.factory import load_style_encoder, create_style_encoder, save_style_encoder
+from styleboost.style_encoder.losses import DISTANCE_LOSSES, style_loss
+from styleboost.style_encoder.model import StyleEncoder
+from styleboost.style_encoder.sampler import PKBatchSampler
+
+SELECTION_METRIC = "map@10"
+
+
+@dataclass
+class EncoderTrainConfig:
+    """Every setting of a style-encoder training run (YAML keys and flags alike)."""
+
+    data: str | None = _opt(None, "Style folder (one sub-folder per style, or with metadata.csv) or a CSV of path,style.")
+    image_root: str | None = _opt(None, "Folder the CSV's paths are relative to (default: the CSV's folder).")
+    path_column: str | None = _opt(None, "CSV column of image paths (default: path/filename/file/image).")
+    style_column: str | None = _opt(None, "CSV column of style names (default: style/label/class/genre).")
+    exclude_styles: list[str] = _opt([], "Styles left out of training entirely (held-out styles for evaluation).")
+    architecture: str = _opt("small-cnn", "Named encoder architecture (styleboost/style_encoder/configs) or a JSON file.")
+    pretrained: str | None = _opt(None, "Backbone weights: hub id / open_clip tag or a local .safetensors file.")
+    output_dir: str | None = _opt(None, "Output folder (default: runs/style-encoder-<time>).")
+    overwrite: bool = _opt(False, "Replace a run already in --output_dir.")
+    seed: int = _opt(0, "Seed of the split, the initialisation, the batches and the augmentations.")
+    val_fraction: float = _opt(0.1, "Share of artworks (contents) in the validation split.")
+    test_fraction: float = _opt(0.1, "Share of artworks (contents) in the test split.")
+    styles_per_batch: int = _opt(16, "P: styles in every batch.")
+    images_per_style: int = _opt(4, "K: images of each of those styles in every batch.")
+    max_train_steps: int = _opt(1500, "Optimizer steps.")
+    learning_rate: float = _opt(2e-3, "Peak AdamW learning rate.")
+    weight_decay: float = _opt(1e-4, "AdamW weight decay.")
+    lr_scheduler: str = _opt("cosine", "diffusers LR schedule: cosine, linear, constant, constant_with_warmup...")
+    lr_warmup_steps: int = _opt(100, "Warm-up steps of the LR schedule.")
+    max_grad_norm: float = _opt(5.0, "Gradient clipping norm.")
+    distance_loss: str = _opt("supcon", "Distance loss on the unit style vectors.", choices=DISTANCE_LOSSES)
+    ce_weight: float = _opt(1.0, "Weight of the cross-entropy over styles.")
+    distance_weight: float = _opt(1.0, "Weight of the distance loss.")
+    temperature: float = _opt(0.1, "Supervised-contrastive temperature.")
+    margin: float = _opt(0.2, "Triplet margin (cosine distance).")
+    min_crop_scale: float = _opt(0.35, "Smallest random crop, as a share of the image area.")
+    max_rotation: float = _opt(8.0, "Largest random rotation in degrees (0: none).")
+    eval_every: int = _opt(250, "Validate (mAP@10) every N steps; the best encoder is exported to best/.")
+    checkpointing_steps: int = _opt(500, "Save resumable state every N steps.")
+    checkpoints_total_limit: int | None = _opt(2, "Keep at most N checkpoints.")
+    resume_from_checkpoint: str | None = _opt(None, "'latest' or a checkpoint folder to resume from.")
+    mixed_precision: str = _opt("no", "accelerate mixed precision.", choices=("no", "fp16", "bf16"))
+    num_workers: int = _opt(0, "DataLoader worker processes.")
+    report_to: str = _opt("tensorboard", "Tracker: tensorboard, wandb or none.", choices=("tensorboard", "wandb", "none"))
+    progress: bool = _opt(True, "Show progress bars.")
+
+    def validate(self) -> None:
+        if not self.data:
+            raise StyleBoostError("--data is required: a style folder or a CSV of path,style")
+        for name in ("max_train_steps", "eval_every", "checkpointing_steps"):
+            if getattr(self, name) < 1:
+                raise StyleBoostError(f"--{name} must be at least 1")
+        if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
+            raise StyleBoostError("--val_fraction and --test_fraction must be in [0, 1) and leave room for training")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> EncoderTrainConfig:
+    """Defaults, then the YAML of --config, then the flags given."""
+    parser = build_parser(prog, cls=EncoderTrainConfig, description="Train a style-similarity encoder.")
+    args = vars(parser.parse_args(argv))
+    settings: dict[str, Any] = {}
+    if args.get("config"):
+        settings.update(load_yaml_config(args["config"], cls=EncoderTrainConfig))
+    args.pop("config", None)
+    settings.update(args)
+    cfg = EncoderTrainConfig(**settings)
+    cfg.validate()
+    return cfg
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def prepare_output_dir(cfg: EncoderTrainConfig) -> Path:
+    """The output folder; one holding a run needs --overwrite (cleared) or --resume_from_checkpoint."""
+    out = Path(cfg.output_dir or time.strftime("runs/style-encoder-%Y%m%d-%H%M%S"))
+    holds_run = (out / "run.json").exists() or any(out.glob("checkpoint-*"))
+    if holds_run and not (cfg.overwrite or cfg.resume_from_checkpoint):
+        raise StyleBoostError(
+            f"--output_dir {out} already holds a run; pass --overwrite to replace it or --resume_from_checkpoint latest"
+        )
+    if holds_run and cfg.overwrite and not cfg.resume_from_checkpoint:
+        for old in [*out.glob("checkpoint-*"), out / "best", out / "last", out / "logs"]:
+            shutil.rmtree(old, ignore_errors=True)
+        (out / "run.json").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def load_splits(cfg: EncoderTrainConfig, out: Path) -> tuple[dict[str, list[StyleRecord]], list[str]]:
+    """Read the data, drop --exclude_styles, split by artwork, write splits.csv; return splits and class names."""
+    records = read_style_data(cfg.data, cfg.image_root, cfg.path_column, cfg.style_column)
+    known = {r.style for r in records}
+    unknown = sorted(set(cfg.exclude_styles) - known)
+    if unknown:
+        raise StyleBoostError(f"--exclude_styles: {', '.join(unknown)} not in {cfg.data}")
+    records = [r for r in records if r.style not in set(cfg.exclude_styles)]
+    fractions = (1 - cfg.val_fraction - cfg.test_fraction, cfg.val_fraction, cfg.test_fraction)
+    splits = split_records(records, fractions, cfg.seed)
+    class_names = sorted({r.style for r in splits["train"]})
+    if len(class_names) < 2:
+        raise StyleBoostError(f"{cfg.data}: fewer than two styles left to train on")
+    data_root = Path(cfg.data) if Path(cfg.data).is_dir() else Path(cfg.data).parent
+    write_splits(splits, out / "splits.csv", data_root)
+    return splits, class_names
+
+
+def make_accelerator(cfg: EncoderTrainConfig, out: Path):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+    from accelerate.utils import ProjectConfiguration
+
+    AcceleratorState._reset_state(reset_partial_state=False)  # several runs in one process (tests)
+    GradientState._reset_state()
+    return Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        log_with=None if cfg.report_to == "none" else cfg.report_to,
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def evaluate_records(encoder: StyleEncoder, records: list[StyleRecord], seed: int = 0) -> dict[str, Any]:
+    """Retrieval metrics of ``encoder`` on ``records`` (mAP@k, Recall@k, accuracy, content leak)."""
+    vectors = encoder.embed([r.path for r in records])
+    contents = [r.content for r in records] if all(r.content for r in records) else None
+    return retrieval_metrics(vectors, [r.style for r in records], contents, seed=seed)
+
+
+def previous_best(out: Path) -> float:
+    """The selection metric of best/ left by an earlier part of this run (resume), or -inf."""
+    config = out / "best" / "config.json"
+    if not config.is_file():
+        return -math.inf
+    return float(json.loads(config.read_text()).get("training", {}).get("val", {}).get(SELECTION_METRIC, -math.inf))
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
+    """Train, validate, checkpoint and export; returns the output folder."""
+    out = prepare_output_dir(cfg)
+    splits, class_names = load_splits(cfg, out)
+    torch.manual_seed(cfg.seed)
+    encoder = create_style_encoder(cfg.architecture, class_names=class_names, pretrained=cfg.pretrained,
+                                   init_seed=cfg.seed)
+    dataset = StyleImageDataset(splits["train"], class_names, encoder.preprocess,
+                                encoder.preprocess.train_transform(cfg.min_crop_scale, cfg.max_rotation))
+    accelerator = make_accelerator(cfg, out)
+    optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad],
+                                  lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    from diffusers.optimization import get_scheduler
+
+    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
+                              num_training_steps=cfg.max_train_steps)
+    model, optimizer, scheduler = accelerator.prepare(encoder, optimizer, scheduler)
+    start = 0
+    resume = resolve_resume(out, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
+    if resume:
+        start, folder = resume
+        accelerator.load_state(str(folder))
+    if accelerator.is_main_process:
+        update_manifest(out, kind="style-encoder", config=cfg.to_dict(), versions=package_versions(),
+                        class_names=class_names, split_sizes={k: len(v) for k, v in splits.items()}, status="running")
+        accelerator.init_trackers("style-encoder", config={k: v for k, v in cfg.to_dict().items() if not isinstance(v, list)})
+    sampler = PKBatchSampler(dataset.labels, cfg.styles_per_batch, cfg.images_per_style,
+                             seed=cfg.seed * 1000 + accelerator.process_index,
+                             steps=max(0, cfg.max_train_steps - start), start=start)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler.seeded(), num_workers=cfg.num_workers)
+    best = previous_best(out)
+    history: list[dict[str, Any]] = []
+    started = time.time()
+    from tqdm.auto import tqdm
+
+    progress = tqdm(total=cfg.max_train_steps, initial=start, desc="style encoder",
+                    disable=not (cfg.progress and accelerator.is_local_main_process))
+    model.train()
+    for step, (pixels, labels) in enumerate(loader, start=start + 1):
+        pixels, labels = pixels.to(accelerator.device), labels.to(accelerator.device)
+        with accelerator.autocast():
+            embeddings, logits = model(pixels, return_logits=True)
+        terms = style_loss(embeddings, logits, labels, cfg.distance_loss, cfg.ce_weight, cfg.distance_weight,
+                           cfg.temperature, cfg.margin)
+        if not torch.isfinite(terms["loss"]):
+            raise StyleBoostError(f"loss became {terms['loss'].item()} at step {step}; lower --learning_rate")
+        accelerator.backward(terms["loss"])
+        accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        logs = {k: float(v.detach()) for k, v in terms.items()} | {"lr": scheduler.get_last_lr()[0]}
+        accelerator.log(logs, step=step)
+        progress.update(1)
+        progress.set_postfix(loss=f"{logs['loss']:.3f}")
+        if step % cfg.eval_every == 0 or step == cfg.max_train_steps:
+            best = validate(accelerator, model, splits["val"], out, step, best, history, cfg)
+            model.train()
+        if step % cfg.checkpointing_steps == 0 and step < cfg.max_train_steps:
+            save_checkpoint(accelerator, out, step, cfg.checkpoints_total_limit)
+    progress.close()
+    finish(accelerator, model, splits, out, cfg, history, time.time() - started)
+    return out
+
+
+def validate(accelerator, model, val: list[StyleRecord], out: Path, step: int, best: float,
+             history: list[dict[str, Any]], cfg: EncoderTrainConfig) -> float:
+    """Validation mAP@10 (on the main process); export best/ when it improves. Returns the best so far."""
+    if not accelerator.is_main_process or not val:
+        return best
+    encoder = accelerator.unwrap_model(model)
+    metrics = evaluate_records(encoder, val, cfg.seed)
+    metrics.pop("notes", None)
+    history.append({"step": step, **metrics})
+    accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=step)
+    if metrics[SELECTION_METRIC] > best:
+        best = metrics[SELECTION_METRIC]
+        save_style_encoder(encoder, out / "best", overwrite=True,
+                           training={"step": step, "val": metrics, "data": cfg.data, "seed": cfg.seed})
+    return best
+
+
+def finish(accelerator, model, splits: dict[str, list[StyleRecord]], out: Path, cfg: EncoderTrainConfig,
+           history: list[dict[str, Any]], seconds: float) -> None:
+    """Export last/, score best/ on the test split, close the manifest."""
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    if not accelerator.is_main_process:
+        return
+    encoder = accelerator.unwrap_model(model)
+    save_style_encoder(encoder, out / "last", overwrite=True,
+                       training={"step": cfg.max_train_steps, "data": cfg.data, "seed": cfg.seed})
+    chosen = out / "best" if (out / "best").is_dir() else out / "last"
+    test = evaluate_records(load_style_encoder(chosen), splits["test"], cfg.seed) if splits["test"] else {}
+    test.pop("notes", None)
+    manifest = json.loads((out / "run.json").read_text())
+    update_manifest(out, status="finished", validation=manifest.get("validation", []) + history,
+                    test=test, train_seconds=round(seconds, 1), exported=str(chosen))
