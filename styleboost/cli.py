@@ -28,10 +28,11 @@ def run_cli(body: Callable[[], int | None], prog: str = "styleboost") -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="styleboost", description="StyleBoost toolkit.")
     sub = parser.add_subparsers(dest="command", required=True)
-    from styleboost import generate
+    from styleboost import generate, synthstyle
     from styleboost.style_encoder import evaluation
 
     generate.add_arguments(sub.add_parser("generate", help="Generate images from prompt files."))
+    synthstyle.add_arguments(sub.add_parser("make-style-set", help="Build the synthetic style data set."))
     evaluation.add_arguments(sub.add_parser("style-eval", help="Compare style encoders by style retrieval."))
     return parser
 
