@@ -9,7 +9,6 @@ and writes the outputs. Variants (LoRA, full, textual inversion; model families)
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from styleboost.manifest import data_hashes, package_versions, update_manifest
 from styleboost.methods import Method, Models, build_method
 from styleboost.models import default_resolution, load_pipeline
 from styleboost.notice import notice
+from styleboost.run_dir import claim_run_dir
 from styleboost.step import (
     add_noise,
     image_latents,
@@ -89,19 +89,8 @@ class Run:
 
 def prepare_output_dir(cfg: TrainConfig) -> Path:
     """The output folder; a folder holding a run needs --overwrite (cleared) or --resume_from_checkpoint."""
-    output_dir = Path(cfg.output_dir or time.strftime("runs/styleboost-%Y%m%d-%H%M%S"))
-    holds_run = (output_dir / "run.json").exists() or any(output_dir.glob("checkpoint-*"))
-    if holds_run and not (cfg.overwrite or cfg.resume_from_checkpoint):
-        raise StyleBoostError(
-            f"--output_dir {output_dir} already holds a run; pass --overwrite to replace it "
-            "or --resume_from_checkpoint latest to continue it"
-        )
-    if holds_run and cfg.overwrite and not cfg.resume_from_checkpoint:
-        for old in [*output_dir.glob("checkpoint-*"), output_dir / "validation", output_dir / "logs"]:
-            shutil.rmtree(old, ignore_errors=True)
-        (output_dir / "run.json").unlink(missing_ok=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    return output_dir
+    output_dir = cfg.output_dir or time.strftime("runs/styleboost-%Y%m%d-%H%M%S")
+    return claim_run_dir(output_dir, cfg.overwrite, cfg.resume_from_checkpoint, ("validation", "logs"))
 
 
 def make_accelerator(cfg: TrainConfig, output_dir: Path):

@@ -249,6 +249,8 @@ def test_csv_with_detected_columns_and_contents(toy_style_folder, tmp_path):
     records = read_style_data(csv_path, image_root=toy_style_folder)
     assert len(records) == 24 and {r.style for r in records} == set(TOY_STYLES)
     assert {r.content for r in records} == {"person", "portrait", "group", "house"}
+    by_folder = read_style_data(csv_path, image_root=toy_style_folder, style_column="folder")
+    assert [r.style for r in by_folder] == [r.style for r in records]
 
 
 def test_bad_style_data_gives_one_clear_line(toy_style_folder, tmp_path):
@@ -313,3 +315,32 @@ def test_excluded_styles_are_never_trained(toy_style_folder, tiny_arch, tmp_path
     assert "neon" not in (out / "splits.csv").read_text()
     with pytest.raises(StyleBoostError, match="--exclude_styles: sepia not in"):
         train_style_encoder(tiny_train_config(toy_style_folder, tmp_path / "y", tiny_arch, exclude_styles=["sepia"]))
+
+
+# --------------------------------------------------------------------------- style-eval
+
+
+def test_style_eval_compares_encoders_on_sets_and_keeps_its_report(toy_style_folder, tiny_arch, tmp_path, capsys):
+    from styleboost.cli import main
+
+    encoder = create_style_encoder(tiny_arch, class_names=list(TOY_STYLES))
+    save_style_encoder(encoder, tmp_path / "enc")
+    out = tmp_path / "report"
+    argv = ["style-eval", "--encoder", str(tmp_path / "enc"), "--encoder", "gram-small-cnn",
+            "--set", f"toy={toy_style_folder}", "--set", f"two={toy_style_folder / 'ink'}/..", "--out", str(out),
+            "--no-progress"]
+    assert main(argv) == 0
+    report = json.loads((out / "style_eval.json").read_text())
+    assert set(report["results"]) == {str(tmp_path / "enc"), "gram-small-cnn"}
+    for per_set in report["results"].values():
+        assert set(per_set) == {"toy", "two"}
+        assert 0 <= per_set["toy"]["map@10"] <= 1
+    assert "classifier_accuracy" in report["results"][str(tmp_path / "enc")]["toy"]
+    assert "classifier_accuracy" not in report["results"]["gram-small-cnn"]["toy"]
+    table = (out / "style_eval.md").read_text()
+    assert table.count("| toy |") == 2 and table.count("| two |") == 2
+    before = (out / "style_eval.json").read_text()
+    capsys.readouterr()
+    assert main(argv) == 2  # an existing report is kept without --overwrite
+    assert "already holds style_eval.json" in capsys.readouterr().err
+    assert (out / "style_eval.json").read_text() == before

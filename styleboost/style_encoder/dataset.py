@@ -5,6 +5,8 @@ Layouts read:
   used instead (the synthetic style set writes one, with a ``content`` column);
 - a CSV of ``path,style[,content]`` (column names are detected: path/filename/file/image and
   style/label/class/genre, or given), paths relative to the CSV's folder or to ``image_root``.
+  ``style_column="folder"`` takes the style from each path's parent folder, as in the Kaggle WikiArt
+  release whose ``filename`` column reads ``Impressionism/claude-monet_water-lilies.jpg``.
 The split into train/val/test is by *artwork*: by content when contents are known (one content never
 lands in two splits), else by image, per style, so every style is in every split.
 """
@@ -30,6 +32,7 @@ PATH_COLUMNS = ("path", "filename", "file", "image", "image_path")
 STYLE_COLUMNS = ("style", "label", "class", "genre", "style_name")
 CONTENT_COLUMNS = ("content", "content_id", "subject")
 SPLITS = ("train", "val", "test")
+FOLDER_STYLE = "folder"  # style_column value: the style is the image's parent folder
 
 
 @dataclass(frozen=True)
@@ -93,13 +96,14 @@ def read_style_csv(csv_path: Path, image_root: str | Path | None = None, path_co
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])
         path_key = _pick_column(header, path_column, PATH_COLUMNS, "path", csv_path)
-        style_key = _pick_column(header, style_column, STYLE_COLUMNS, "style", csv_path)
+        by_folder = style_column == FOLDER_STYLE
+        style_key = None if by_folder else _pick_column(header, style_column, STYLE_COLUMNS, "style", csv_path)
         content_key = _pick_column(header, None, CONTENT_COLUMNS, "content", csv_path)
         rows = list(reader)
     if not rows:
         raise StyleBoostError(f"{csv_path}: no rows")
-    records = [StyleRecord(root / row[path_key], str(row[style_key]), row.get(content_key) if content_key else None)
-               for row in rows]
+    records = [StyleRecord(root / row[path_key], Path(row[path_key]).parent.name if by_folder else str(row[style_key]),
+                           row.get(content_key) if content_key else None) for row in rows]
     missing = [r.path for r in records if not r.path.is_file()]
     if missing:
         raise StyleBoostError(f"{csv_path}: {len(missing)} listed image(s) not found, e.g. {missing[0]}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from styleboost.config import _opt, build_parser, load_yaml_config
 from styleboost.errors import StyleBoostError
 from styleboost.manifest import package_versions, update_manifest
 from styleboost.retrieval import retrieval_metrics
+from styleboost.run_dir import claim_run_dir
 from styleboost.style_encoder.dataset import (
     StyleImageDataset,
     StyleRecord,
@@ -50,7 +50,8 @@ class EncoderTrainConfig:
     data: str | None = _opt(None, "Style folder (one sub-folder per style, or with metadata.csv) or a CSV of path,style.")
     image_root: str | None = _opt(None, "Folder the CSV's paths are relative to (default: the CSV's folder).")
     path_column: str | None = _opt(None, "CSV column of image paths (default: path/filename/file/image).")
-    style_column: str | None = _opt(None, "CSV column of style names (default: style/label/class/genre).")
+    style_column: str | None = _opt(None, "CSV column of style names (default: style/label/class/genre; "
+                                     "'folder': each path's parent folder).")
     exclude_styles: list[str] = _opt([], "Styles left out of training entirely (held-out styles for evaluation).")
     architecture: str = _opt("small-cnn", "Named encoder architecture (styleboost/style_encoder/configs) or a JSON file.")
     pretrained: str | None = _opt(None, "Backbone weights: hub id / open_clip tag or a local .safetensors file.")
@@ -115,18 +116,8 @@ def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> 
 
 def prepare_output_dir(cfg: EncoderTrainConfig) -> Path:
     """The output folder; one holding a run needs --overwrite (cleared) or --resume_from_checkpoint."""
-    out = Path(cfg.output_dir or time.strftime("runs/style-encoder-%Y%m%d-%H%M%S"))
-    holds_run = (out / "run.json").exists() or any(out.glob("checkpoint-*"))
-    if holds_run and not (cfg.overwrite or cfg.resume_from_checkpoint):
-        raise StyleBoostError(
-            f"--output_dir {out} already holds a run; pass --overwrite to replace it or --resume_from_checkpoint latest"
-        )
-    if holds_run and cfg.overwrite and not cfg.resume_from_checkpoint:
-        for old in [*out.glob("checkpoint-*"), out / "best", out / "last", out / "logs"]:
-            shutil.rmtree(old, ignore_errors=True)
-        (out / "run.json").unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    output_dir = cfg.output_dir or time.strftime("runs/style-encoder-%Y%m%d-%H%M%S")
+    return claim_run_dir(output_dir, cfg.overwrite, cfg.resume_from_checkpoint, ("best", "last", "logs"))
 
 
 def load_splits(cfg: EncoderTrainConfig, out: Path) -> tuple[dict[str, list[StyleRecord]], list[str]]:
@@ -206,14 +197,14 @@ def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
         accelerator.load_state(str(folder))
     if accelerator.is_main_process:
         update_manifest(out, kind="style-encoder", config=cfg.to_dict(), versions=package_versions(),
-                        class_names=class_names, split_sizes={k: len(v) for k, v in splits.items()}, status="running")
+                        class_names=class_names, split_sizes={k: len(v) for k, v in splits.items()}, status="running",
+                        validation=[v for v in read_manifest(out).get("validation", []) if v["step"] <= start])
         accelerator.init_trackers("style-encoder", config={k: v for k, v in cfg.to_dict().items() if not isinstance(v, list)})
     sampler = PKBatchSampler(dataset.labels, cfg.styles_per_batch, cfg.images_per_style,
                              seed=cfg.seed * 1000 + accelerator.process_index,
                              steps=max(0, cfg.max_train_steps - start), start=start)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler.seeded(), num_workers=cfg.num_workers)
     best = previous_best(out)
-    history: list[dict[str, Any]] = []
     started = time.time()
     from tqdm.auto import tqdm
 
@@ -238,24 +229,30 @@ def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
         progress.update(1)
         progress.set_postfix(loss=f"{logs['loss']:.3f}")
         if step % cfg.eval_every == 0 or step == cfg.max_train_steps:
-            best = validate(accelerator, model, splits["val"], out, step, best, history, cfg)
+            best = validate(accelerator, model, splits["val"], out, step, best, cfg)
             model.train()
         if step % cfg.checkpointing_steps == 0 and step < cfg.max_train_steps:
             save_checkpoint(accelerator, out, step, cfg.checkpoints_total_limit)
     progress.close()
-    finish(accelerator, model, splits, out, cfg, history, time.time() - started)
+    finish(accelerator, model, splits, out, cfg, time.time() - started)
     return out
 
 
+def read_manifest(out: Path) -> dict[str, Any]:
+    path = out / "run.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def validate(accelerator, model, val: list[StyleRecord], out: Path, step: int, best: float,
-             history: list[dict[str, Any]], cfg: EncoderTrainConfig) -> float:
-    """Validation mAP@10 (on the main process); export best/ when it improves. Returns the best so far."""
+             cfg: EncoderTrainConfig) -> float:
+    """Validation metrics into run.json (on the main process); export best/ when mAP@10 improves.
+    Returns the best mAP@10 so far."""
     if not accelerator.is_main_process or not val:
         return best
     encoder = accelerator.unwrap_model(model)
     metrics = evaluate_records(encoder, val, cfg.seed)
     metrics.pop("notes", None)
-    history.append({"step": step, **metrics})
+    update_manifest(out, validation=read_manifest(out).get("validation", []) + [{"step": step, **metrics}])
     accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=step)
     if metrics[SELECTION_METRIC] > best:
         best = metrics[SELECTION_METRIC]
@@ -265,7 +262,7 @@ def validate(accelerator, model, val: list[StyleRecord], out: Path, step: int, b
 
 
 def finish(accelerator, model, splits: dict[str, list[StyleRecord]], out: Path, cfg: EncoderTrainConfig,
-           history: list[dict[str, Any]], seconds: float) -> None:
+           seconds: float) -> None:
     """Export last/, score best/ on the test split, close the manifest."""
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -277,6 +274,4 @@ def finish(accelerator, model, splits: dict[str, list[StyleRecord]], out: Path, 
     chosen = out / "best" if (out / "best").is_dir() else out / "last"
     test = evaluate_records(load_style_encoder(chosen), splits["test"], cfg.seed) if splits["test"] else {}
     test.pop("notes", None)
-    manifest = json.loads((out / "run.json").read_text())
-    update_manifest(out, status="finished", validation=manifest.get("validation", []) + history,
-                    test=test, train_seconds=round(seconds, 1), exported=str(chosen))
+    update_manifest(out, status="finished", test=test, train_seconds=round(seconds, 1), exported=str(chosen))

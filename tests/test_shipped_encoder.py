@@ -1,0 +1,60 @@
+"""The shipped default style encoder, judged on a freshly generated synthetic set it never saw.
+
+The set uses another seed than the training set: new crops of the four held-out photographs and new
+procedural scenes, rendered in the 30 seen styles (held-out contents) and in the 6 held-out styles.
+Thresholds are set below what was measured (see the comments) so that a broken encoder, loader or
+preprocessing fails them, while the randomness of one small set does not.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from styleboost.retrieval import retrieval_metrics
+from styleboost.style_encoder import create_style_encoder
+from styleboost.style_encoder.dataset import read_style_data
+from styleboost.synthstyle import build_style_set
+
+FRESH_SEED = 20261122
+
+
+@pytest.fixture(scope="module")
+def fresh_set(tmp_path_factory):
+    return build_style_set(tmp_path_factory.mktemp("fresh") / "set", seed=FRESH_SEED, train_contents=2,
+                           heldout_contents=8)
+
+
+def scores(encoder_name: str, folder) -> dict:
+    records = read_style_data(folder)
+    vectors = create_style_encoder(encoder_name).embed([r.path for r in records])
+    return retrieval_metrics(vectors, [r.style for r in records], [r.content for r in records], seed=0)
+
+
+def test_shipped_encoder_retrieves_the_style_of_unseen_contents(fresh_set):
+    """Measured on this set (seed 20261122): mAP@10 0.852 for the shipped encoder, 0.322 for the
+    training-free Gram baseline; content leak -0.759 vs -0.044. Over seeds 1 and 2: 0.845 / 0.797
+    (baseline 0.340 / 0.340). Chance mAP@10 here is about 0.04 (30 styles, 6 relevant per query)."""
+    trained = scores("default", fresh_set / "heldout_contents")
+    gram = scores("gram-small-cnn", fresh_set / "heldout_contents")
+    assert trained["map@10"] > 0.70, trained
+    assert trained["map@10"] > gram["map@10"] + 0.30, (trained, gram)
+    assert trained["content_leak"] < -0.5, trained  # it looks at style and ignores what is drawn
+    assert trained["accuracy"] > 0.75, trained  # measured 0.917 (nearest centroid, 30 styles)
+
+
+def test_shipped_encoder_groups_styles_it_was_never_trained_on(fresh_set):
+    """Measured: mAP@10 0.983 on the 6 held-out styles (baseline 0.391), content leak -0.722."""
+    trained = scores("default", fresh_set / "heldout_styles")
+    assert trained["map@10"] > 0.80, trained
+    assert trained["content_leak"] < -0.5, trained
+
+
+def test_shipped_encoder_is_small_and_never_saw_the_held_out_styles():
+    from styleboost.style_encoder.factory import shipped_encoders
+    from styleboost.synthstyle import DEFAULT_HELDOUT_STYLES
+
+    folder = shipped_encoders()["default"]
+    assert (folder / "model.safetensors").stat().st_size < 5 * 2**20
+    encoder = create_style_encoder("default")
+    assert len(encoder.config.class_names) == 30
+    assert not set(encoder.config.class_names) & set(DEFAULT_HELDOUT_STYLES)
