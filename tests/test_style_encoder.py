@@ -120,6 +120,28 @@ def test_gram_upper_matches_a_direct_computation_and_the_projection_identity():
     torch.testing.assert_close(gram_upper(projected), full[:, rows3, cols3], atol=1e-4, rtol=1e-4)
 
 
+def test_backbone_weights_come_from_a_local_safetensors_file_and_never_from_pickle(tmp_path):
+    from safetensors.torch import save_file
+
+    donor = create_style_encoder("small-cnn", init_seed=7)
+    save_file(donor.backbone.state_dict(), str(tmp_path / "backbone.safetensors"))
+    loaded = create_style_encoder("small-cnn", pretrained=str(tmp_path / "backbone.safetensors"))
+    fresh = create_style_encoder("small-cnn")
+    weight = "stages.0.0.weight"
+    assert torch.equal(loaded.backbone.state_dict()[weight], donor.backbone.state_dict()[weight])
+    assert not torch.equal(fresh.backbone.state_dict()[weight], donor.backbone.state_dict()[weight])
+    torch.save(donor.backbone.state_dict(), tmp_path / "backbone.pt")
+    with pytest.raises(StyleBoostError, match=r"backbone.pt: expected an existing .safetensors file"):
+        create_style_encoder("small-cnn", pretrained=str(tmp_path / "backbone.pt"))
+
+
+def test_a_config_with_an_unknown_setting_is_refused(tmp_path):
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps({**TINY_ARCH, "widht": 3}))
+    with pytest.raises(StyleBoostError, match=r"arch.json: unknown style-encoder setting\(s\) widht"):
+        create_style_encoder(str(path))
+
+
 def test_unknown_encoder_and_non_encoder_folder_are_one_line_errors(tmp_path):
     with pytest.raises(StyleBoostError, match="no-such-encoder.*choose"):
         create_style_encoder("no-such-encoder")
