@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from styleboost import checkpoint as ckpt
+from styleboost.accelerator import make_accelerator
 from styleboost.aux import generate_class_images
 from styleboost.config import TrainConfig
 from styleboost.data import (
@@ -91,34 +92,6 @@ def prepare_output_dir(cfg: TrainConfig) -> Path:
     """The output folder; a folder holding a run needs --overwrite (cleared) or --resume_from_checkpoint."""
     output_dir = cfg.output_dir or time.strftime("runs/styleboost-%Y%m%d-%H%M%S")
     return claim_run_dir(output_dir, cfg.overwrite, cfg.resume_from_checkpoint, ("validation", "logs"))
-
-
-def make_accelerator(cfg: TrainConfig, output_dir: Path):
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, GradientState
-    from accelerate.utils import ProjectConfiguration
-
-    # accelerate keeps its settings in process-wide singletons; a second run in one process (tests,
-    # method comparisons) may ask for other ones. The distributed PartialState is kept.
-    AcceleratorState._reset_state(reset_partial_state=False)
-    GradientState._reset_state()
-
-    report_to = cfg.report_to
-    if report_to == "tensorboard" and not _importable("tensorboard"):
-        notice("tensorboard is not installed; logging to no tracker (pip install tensorboard)")
-        report_to = "none"
-    return Accelerator(
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        mixed_precision=cfg.mixed_precision,
-        log_with=None if report_to == "none" else report_to,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-    )
-
-
-def _importable(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
 
 
 def load_models(cfg: TrainConfig):
@@ -234,7 +207,7 @@ def build_run(cfg: TrainConfig) -> Run:
 
     output_dir = prepare_output_dir(cfg)
     cfg = dataclasses.replace(cfg, output_dir=str(output_dir))
-    accelerator = make_accelerator(cfg, output_dir)
+    accelerator = make_accelerator(output_dir, cfg.mixed_precision, cfg.report_to, cfg.gradient_accumulation_steps)
     set_seed(cfg.seed)
     models, pipe = load_models(cfg)
     resolution = cfg.resolution or default_resolution(pipe)

@@ -52,8 +52,8 @@ def classifier_accuracy(encoder: StyleEncoder, vectors: torch.Tensor, styles: li
     return float((predicted == truth).float().mean())
 
 
-def score_encoder(encoder: StyleEncoder, records: list[StyleRecord], batch_size: int, seed: int,
-                  progress: bool) -> dict[str, Any]:
+def score_encoder(encoder: StyleEncoder, records: list[StyleRecord], batch_size: int = 64, seed: int = 0,
+                  progress: bool = False) -> dict[str, Any]:
     """Every metric of one encoder on one set."""
     vectors = encoder.embed([r.path for r in records], batch_size=batch_size, progress=progress)
     styles = [r.style for r in records]

@@ -21,7 +21,7 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
-from styleboost.errors import StyleBoostError
+from styleboost.errors import StyleBoostError, first_line
 from styleboost.style_encoder.encoder_config import EncoderConfig, named_configs, read_config
 from styleboost.style_encoder.model import StyleEncoder
 
@@ -83,8 +83,7 @@ def load_style_encoder(folder: str | os.PathLike) -> StyleEncoder:
         state = load_file(str(folder / WEIGHTS_FILE))
         encoder.load_state_dict(state, strict=True)
     except Exception as err:  # safetensors and torch raise several types for a bad or mismatched file
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise StyleBoostError(f"{folder / WEIGHTS_FILE}: does not fit {CONFIG_FILE} ({message[:200]})") from None
+        raise StyleBoostError(f"{folder / WEIGHTS_FILE}: does not fit {CONFIG_FILE} ({first_line(err)[:200]})") from None
     return encoder.eval()
 
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import torch
 
+from styleboost.accelerator import make_accelerator
 from styleboost.checkpoint import resolve_resume, save_checkpoint
 from styleboost.config import _opt, build_parser, load_yaml_config
 from styleboost.errors import StyleBoostError
 from styleboost.manifest import package_versions, update_manifest
-from styleboost.retrieval import retrieval_metrics
 from styleboost.run_dir import claim_run_dir
 from styleboost.style_encoder.dataset import (
     StyleImageDataset,
@@ -35,9 +35,9 @@ from styleboost.style_encoder.dataset import (
     split_records,
     write_splits,
 )
+from styleboost.style_encoder.evaluation import score_encoder
 from styleboost.style_encoder.factory import load_style_encoder, create_style_encoder, save_style_encoder
 from styleboost.style_encoder.losses import DISTANCE_LOSSES, style_loss
-from styleboost.style_encoder.model import StyleEncoder
 from styleboost.style_encoder.sampler import PKBatchSampler
 
 SELECTION_METRIC = "map@10"
@@ -138,28 +138,7 @@ def load_splits(cfg: EncoderTrainConfig, out: Path) -> tuple[dict[str, list[Styl
     return splits, class_names
 
 
-def make_accelerator(cfg: EncoderTrainConfig, out: Path):
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, GradientState
-    from accelerate.utils import ProjectConfiguration
-
-    AcceleratorState._reset_state(reset_partial_state=False)  # several runs in one process (tests)
-    GradientState._reset_state()
-    return Accelerator(
-        mixed_precision=cfg.mixed_precision,
-        log_with=None if cfg.report_to == "none" else cfg.report_to,
-        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
-    )
-
-
 # --------------------------------------------------------------------------- validation
-
-
-def evaluate_records(encoder: StyleEncoder, records: list[StyleRecord], seed: int = 0) -> dict[str, Any]:
-    """Retrieval metrics of ``encoder`` on ``records`` (mAP@k, Recall@k, accuracy, content leak)."""
-    vectors = encoder.embed([r.path for r in records])
-    contents = [r.content for r in records] if all(r.content for r in records) else None
-    return retrieval_metrics(vectors, [r.style for r in records], contents, seed=seed)
 
 
 def previous_best(out: Path) -> float:
@@ -182,7 +161,7 @@ def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
                                    init_seed=cfg.seed)
     dataset = StyleImageDataset(splits["train"], class_names, encoder.preprocess,
                                 encoder.preprocess.train_transform(cfg.min_crop_scale, cfg.max_rotation))
-    accelerator = make_accelerator(cfg, out)
+    accelerator = make_accelerator(out, cfg.mixed_precision, cfg.report_to)
     optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad],
                                   lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     from diffusers.optimization import get_scheduler
@@ -250,7 +229,7 @@ def validate(accelerator, model, val: list[StyleRecord], out: Path, step: int, b
     if not accelerator.is_main_process or not val:
         return best
     encoder = accelerator.unwrap_model(model)
-    metrics = evaluate_records(encoder, val, cfg.seed)
+    metrics = score_encoder(encoder, val, seed=cfg.seed)
     metrics.pop("notes", None)
     update_manifest(out, validation=read_manifest(out).get("validation", []) + [{"step": step, **metrics}])
     accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=step)
@@ -272,6 +251,6 @@ def finish(accelerator, model, splits: dict[str, list[StyleRecord]], out: Path, 
     save_style_encoder(encoder, out / "last", overwrite=True,
                        training={"step": cfg.max_train_steps, "data": cfg.data, "seed": cfg.seed})
     chosen = out / "best" if (out / "best").is_dir() else out / "last"
-    test = evaluate_records(load_style_encoder(chosen), splits["test"], cfg.seed) if splits["test"] else {}
+    test = score_encoder(load_style_encoder(chosen), splits["test"], seed=cfg.seed) if splits["test"] else {}
     test.pop("notes", None)
     update_manifest(out, status="finished", test=test, train_seconds=round(seconds, 1), exported=str(chosen))
