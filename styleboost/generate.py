@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import platform
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any, Iterator
 
 import torch
 
+from styleboost.atomic import save_image_atomic, write_text_atomic
 from styleboost.errors import StyleBoostError, first_line
 from styleboost.export import (
     EMBEDDINGS_FILE,
@@ -349,9 +349,7 @@ def png_info(record: dict[str, Any]):
 def save_image(image, path: Path, record: dict[str, Any]) -> None:
     """Write a PNG under a temporary name, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG", pnginfo=png_info(record))
-    os.replace(tmp, path)
+    save_image_atomic(image, path, pnginfo=png_info(record))
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -366,9 +364,7 @@ def drop_metadata(out: Path, files: set[str]) -> None:
         return
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     keep = [line for line in lines if json.loads(line).get("file") not in files]
-    tmp = path.with_name(".metadata.jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(line + "\n" for line in keep))
 
 
 def save_grid(out: Path, jobs: list[ImageJob]) -> Path:
@@ -382,9 +378,7 @@ def save_grid(out: Path, jobs: list[ImageJob]) -> Path:
     images += [Image.new("RGB", images[0].size)] * (rows * cols - len(images))
     path = out / "grids" / jobs[0].prompt_set / f"p{jobs[0].prompt_index:03d}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    make_image_grid(images, rows=rows, cols=cols).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    save_image_atomic(make_image_grid(images, rows=rows, cols=cols), path)
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
 import time
@@ -11,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
+from styleboost.atomic import write_json_atomic
 from styleboost.data import file_sha256
 
 PACKAGES = ("styleboost", "torch", "diffusers", "transformers", "accelerate", "peft", "safetensors", "open-clip-torch")
@@ -30,13 +30,6 @@ def package_versions() -> dict[str, str | None]:
 def data_hashes(paths: Iterable[Path]) -> dict[str, str]:
     """SHA-256 of each input image, keyed by its path."""
     return {str(p): file_sha256(p) for p in paths}
-
-
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to a temporary file and rename it over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def update_manifest(output_dir: Path, **fields: Any) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from styleboost import toydata
+from styleboost.atomic import write_bytes_atomic
 from styleboost.errors import StyleBoostError
 from styleboost.stylize import MIN_SIZE, STYLES, apply_style, check_style
 
@@ -198,20 +199,6 @@ def versions() -> dict[str, str | None]:
 # --------------------------------------------------------------------------- writing
 
 
-def png_bytes(image: Image.Image) -> bytes:
-    """PNG bytes without metadata, so equal pixels give equal files."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path`` and rename it into place."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 def prepare_root(root: Path, settings: dict[str, Any], overwrite: bool) -> None:
     """Refuse a non-empty ``root`` that holds another set (or anything else) unless ``overwrite``."""
     if root.exists() and not root.is_dir():
@@ -237,13 +224,13 @@ def write_split(folder: Path, styles: Sequence[str], contents: Sequence[Content]
             relative = f"{style}/{content.id}.png"
             if not (folder / relative).is_file():
                 image = apply_style(content.image, style, style_seed(seed, content.id, style))
-                write_atomic(folder / relative, png_bytes(image))
+                write_bytes_atomic(folder / relative, toydata.png_bytes(image, compress_level=6))
             rows.append((relative, style, content.id))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(("path", "style", "content"))
     writer.writerows(rows)
-    write_atomic(folder / METADATA_NAME, buffer.getvalue().encode())
+    write_bytes_atomic(folder / METADATA_NAME, buffer.getvalue().encode())
     return len(rows)
 
 
@@ -284,7 +271,7 @@ def build_style_set(
                      for split, group in (("train", train), ("heldout", held))},
         "versions": versions(),
     }
-    write_atomic(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+    write_bytes_atomic(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
     write_split(root / "train", seen, train, seed)
     write_split(root / "heldout_contents", seen, held, seed)
     write_split(root / "heldout_styles", heldout, held, seed)

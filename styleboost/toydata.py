@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from styleboost.atomic import write_bytes_atomic
 from styleboost.errors import StyleBoostError
 
 RGB = tuple[int, int, int]
@@ -631,10 +632,10 @@ def _render(content: str, style: str, size: int, rng: np.random.Generator) -> tu
     return STYLES[style](scene, size), scene.caption
 
 
-def png_bytes(image: Image.Image) -> bytes:
+def png_bytes(image: Image.Image, compress_level: int = 9) -> bytes:
     """PNG bytes with no metadata, so equal pixels give equal files."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=9)
+    image.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
@@ -642,9 +643,7 @@ def write_if_changed(path: Path, data: bytes) -> None:
     """Write ``data`` (atomically, via a temporary name) unless ``path`` already holds exactly it."""
     if path.is_file() and path.read_bytes() == data:
         return
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    write_bytes_atomic(path, data)
 
 
 def write_example(folder: Path, stem: str, image: Image.Image, caption: str) -> Path:

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from styleboost.errors import StyleBoostError
-from styleboost.manifest import package_versions, write_json_atomic
+from styleboost.atomic import write_json_atomic
+from styleboost.manifest import package_versions
 from styleboost.retrieval import markdown_table, retrieval_metrics
 from styleboost.style_encoder.dataset import StyleRecord, read_style_data
 from styleboost.style_encoder.factory import create_style_encoder
