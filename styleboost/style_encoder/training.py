@@ -38,6 +38,7 @@ from styleboost.style_encoder.dataset import (
 from styleboost.style_encoder.evaluation import score_encoder
 from styleboost.style_encoder.factory import load_style_encoder, create_style_encoder, save_style_encoder
 from styleboost.style_encoder.losses import DISTANCE_LOSSES, style_loss
+from styleboost.style_encoder.model import StyleEncoder
 from styleboost.style_encoder.sampler import PKBatchSampler
 
 SELECTION_METRIC = "map@10"
@@ -149,61 +150,81 @@ def previous_best(out: Path) -> float:
     return float(json.loads(config.read_text()).get("training", {}).get("val", {}).get(SELECTION_METRIC, -math.inf))
 
 
+def read_manifest(out: Path) -> dict[str, Any]:
+    path = out / "run.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 # --------------------------------------------------------------------------- the loop
+
+
+def make_optimisation(cfg: EncoderTrainConfig, encoder: StyleEncoder):
+    """AdamW over the trainable weights and diffusers' LR schedule."""
+    from diffusers.optimization import get_scheduler
+
+    optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad],
+                                  lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
+                              num_training_steps=cfg.max_train_steps)
+    return optimizer, scheduler
+
+
+def train_step(accelerator, model, optimizer, scheduler, pixels: torch.Tensor, labels: torch.Tensor,
+               cfg: EncoderTrainConfig, step: int) -> dict[str, float]:
+    """One optimizer step on one P x K batch; returns the loss terms and the learning rate."""
+    pixels, labels = pixels.to(accelerator.device), labels.to(accelerator.device)
+    with accelerator.autocast():
+        embeddings, logits = model(pixels, return_logits=True)
+    terms = style_loss(embeddings, logits, labels, cfg.distance_loss, cfg.ce_weight, cfg.distance_weight,
+                       cfg.temperature, cfg.margin)
+    if not torch.isfinite(terms["loss"]):
+        raise StyleBoostError(f"loss became {terms['loss'].item()} at step {step}; lower --learning_rate")
+    accelerator.backward(terms["loss"])
+    accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {k: float(v.detach()) for k, v in terms.items()} | {"lr": scheduler.get_last_lr()[0]}
+
+
+def start_manifest(accelerator, out: Path, cfg: EncoderTrainConfig, class_names: list[str],
+                   splits: dict[str, list[StyleRecord]], start: int) -> None:
+    """run.json at the start (validation entries past a resumed checkpoint are dropped) and trackers."""
+    if not accelerator.is_main_process:
+        return
+    update_manifest(out, kind="style-encoder", config=cfg.to_dict(), versions=package_versions(),
+                    class_names=class_names, split_sizes={k: len(v) for k, v in splits.items()}, status="running",
+                    validation=[v for v in read_manifest(out).get("validation", []) if v["step"] <= start])
+    accelerator.init_trackers("style-encoder", config={k: v for k, v in cfg.to_dict().items() if not isinstance(v, list)})
 
 
 def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
     """Train, validate, checkpoint and export; returns the output folder."""
+    from tqdm.auto import tqdm
+
     out = prepare_output_dir(cfg)
     splits, class_names = load_splits(cfg, out)
-    torch.manual_seed(cfg.seed)
     encoder = create_style_encoder(cfg.architecture, class_names=class_names, pretrained=cfg.pretrained,
                                    init_seed=cfg.seed)
     dataset = StyleImageDataset(splits["train"], class_names, encoder.preprocess,
                                 encoder.preprocess.train_transform(cfg.min_crop_scale, cfg.max_rotation))
     accelerator = make_accelerator(out, cfg.mixed_precision, cfg.report_to)
-    optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad],
-                                  lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    from diffusers.optimization import get_scheduler
-
-    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
-                              num_training_steps=cfg.max_train_steps)
-    model, optimizer, scheduler = accelerator.prepare(encoder, optimizer, scheduler)
-    start = 0
+    model, optimizer, scheduler = accelerator.prepare(encoder, *make_optimisation(cfg, encoder))
     resume = resolve_resume(out, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
+    start = resume[0] if resume else 0
     if resume:
-        start, folder = resume
-        accelerator.load_state(str(folder))
-    if accelerator.is_main_process:
-        update_manifest(out, kind="style-encoder", config=cfg.to_dict(), versions=package_versions(),
-                        class_names=class_names, split_sizes={k: len(v) for k, v in splits.items()}, status="running",
-                        validation=[v for v in read_manifest(out).get("validation", []) if v["step"] <= start])
-        accelerator.init_trackers("style-encoder", config={k: v for k, v in cfg.to_dict().items() if not isinstance(v, list)})
+        accelerator.load_state(str(resume[1]))
+    start_manifest(accelerator, out, cfg, class_names, splits, start)
     sampler = PKBatchSampler(dataset.labels, cfg.styles_per_batch, cfg.images_per_style,
                              seed=cfg.seed * 1000 + accelerator.process_index,
                              steps=max(0, cfg.max_train_steps - start), start=start)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler.seeded(), num_workers=cfg.num_workers)
-    best = previous_best(out)
-    started = time.time()
-    from tqdm.auto import tqdm
-
+    best, started = previous_best(out), time.time()
     progress = tqdm(total=cfg.max_train_steps, initial=start, desc="style encoder",
                     disable=not (cfg.progress and accelerator.is_local_main_process))
     model.train()
     for step, (pixels, labels) in enumerate(loader, start=start + 1):
-        pixels, labels = pixels.to(accelerator.device), labels.to(accelerator.device)
-        with accelerator.autocast():
-            embeddings, logits = model(pixels, return_logits=True)
-        terms = style_loss(embeddings, logits, labels, cfg.distance_loss, cfg.ce_weight, cfg.distance_weight,
-                           cfg.temperature, cfg.margin)
-        if not torch.isfinite(terms["loss"]):
-            raise StyleBoostError(f"loss became {terms['loss'].item()} at step {step}; lower --learning_rate")
-        accelerator.backward(terms["loss"])
-        accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        logs = {k: float(v.detach()) for k, v in terms.items()} | {"lr": scheduler.get_last_lr()[0]}
+        logs = train_step(accelerator, model, optimizer, scheduler, pixels, labels, cfg, step)
         accelerator.log(logs, step=step)
         progress.update(1)
         progress.set_postfix(loss=f"{logs['loss']:.3f}")
@@ -215,11 +236,6 @@ def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
     progress.close()
     finish(accelerator, model, splits, out, cfg, time.time() - started)
     return out
-
-
-def read_manifest(out: Path) -> dict[str, Any]:
-    path = out / "run.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def validate(accelerator, model, val: list[StyleRecord], out: Path, step: int, best: float,
