@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from styleboost.retrieval import retrieval_metrics
 from styleboost.style_encoder import create_style_encoder
 from styleboost.style_encoder.dataset import read_style_data
+from styleboost.style_encoder.evaluation import score_encoder
 from styleboost.synthstyle import build_style_set
 
 FRESH_SEED = 20261122
@@ -25,9 +25,7 @@ def fresh_set(tmp_path_factory):
 
 
 def scores(encoder_name: str, folder) -> dict:
-    records = read_style_data(folder)
-    vectors = create_style_encoder(encoder_name).embed([r.path for r in records])
-    return retrieval_metrics(vectors, [r.style for r in records], [r.content for r in records], seed=0)
+    return score_encoder(create_style_encoder(encoder_name), read_style_data(folder), seed=0)
 
 
 def test_shipped_encoder_retrieves_the_style_of_unseen_contents(fresh_set):
