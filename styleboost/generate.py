@@ -28,6 +28,7 @@ from typing import Any, Iterator
 import torch
 
 from styleboost.atomic import save_image_atomic, write_text_atomic
+from styleboost.cli import dataclass_from_args, flag_adder
 from styleboost.errors import StyleBoostError, first_line
 from styleboost.export import (
     EMBEDDINGS_FILE,
@@ -523,7 +524,7 @@ def _source_name(path: str | None) -> str | None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``styleboost generate``; ``--a-b`` is also accepted as ``--a_b``."""
     d = GenerateConfig(model="", prompts=[], out="")
-    add = _adder(parser)
+    add = flag_adder(parser)
     add("--model", required=True, help="Hub id, local diffusers folder or one .safetensors checkpoint.")
     add("--prompts", nargs="+", required=True, help="Prompt files: one prompt a line, # comments, [V] = token.")
     add("--out", required=True, help="Output folder (images/, grids/, metadata.jsonl).")
@@ -549,19 +550,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def _adder(parser: argparse.ArgumentParser):
-    def add(flag: str, **kwargs: Any) -> None:
-        underscored = "--" + flag[2:].replace("-", "_")
-        names = [flag] if underscored == flag else [flag, underscored]
-        parser.add_argument(*names, **kwargs)
-
-    return add
-
-
 def config_from_args(args: argparse.Namespace) -> GenerateConfig:
     """The ``GenerateConfig`` of parsed ``styleboost generate`` arguments."""
-    names = {f.name for f in dataclasses.fields(GenerateConfig)}
-    return GenerateConfig(**{k: v for k, v in vars(args).items() if k in names})
+    return dataclass_from_args(GenerateConfig, args)
 
 
 def run(args: argparse.Namespace) -> int:

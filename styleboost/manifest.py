@@ -13,7 +13,10 @@ from typing import Any, Iterable
 from styleboost.atomic import write_json_atomic
 from styleboost.data import file_sha256
 
-PACKAGES = ("styleboost", "torch", "diffusers", "transformers", "accelerate", "peft", "safetensors", "open-clip-torch")
+PACKAGES = (
+    "styleboost", "torch", "diffusers", "transformers", "accelerate", "peft", "safetensors", "open-clip-torch",
+    "torchmetrics",
+)
 
 
 def package_versions() -> dict[str, str | None]:

@@ -161,3 +161,112 @@ def tiny_pipeline_path(prediction_type: str = "epsilon") -> Path:
         else:
             tmp.replace(folder)
     return folder
+
+
+TINY_OPEN_CLIP = "styleboost-tiny-clip"
+TINY_OPEN_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def register_tiny_open_clip() -> str:
+    """Register a tiny open_clip architecture (ViT image tower, real CLIP tokenizer) offline; returns its
+    name. ``--clip styleboost-tiny-clip`` then builds it with random weights (tests and benchmarks)."""
+    import open_clip
+
+    if TINY_OPEN_CLIP not in open_clip.list_models():
+        folder = default_cache_dir() / "open_clip_configs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{TINY_OPEN_CLIP}.json"
+        path.write_text(json.dumps(TINY_OPEN_CLIP_CONFIG))
+        open_clip.add_model_config(path)
+    return TINY_OPEN_CLIP
+
+
+def write_styled_run(
+    folder: str | os.PathLike,
+    style: str,
+    prompts: dict[str, list[str]],
+    images_per_prompt: int = 2,
+    size: int = 96,
+    seed: int = 0,
+    token: str = "sks",
+) -> Path:
+    """A folder laid out like ``styleboost generate`` output (images/<set>/pNNN_sK.png + metadata.jsonl)
+    whose images are held-out synthetic contents drawn in ``style``: stand-ins for a model's images.
+
+    ``prompts`` maps a prompt-set name to its templates ([V] for the token). The same ``seed`` gives
+    the same contents whatever the style, so two runs differ in style only."""
+    from styleboost.atomic import save_image_atomic
+    from styleboost.stylize import apply_style
+    from styleboost.synthstyle import make_contents
+
+    folder = Path(folder)
+    count = sum(len(t) for t in prompts.values()) * images_per_prompt
+    contents = iter(make_contents("heldout", count, size=size, seed=seed))
+    records = []
+    for prompt_set, templates in prompts.items():
+        (folder / "images" / prompt_set).mkdir(parents=True, exist_ok=True)
+        for index, template in enumerate(templates):
+            for k in range(images_per_prompt):
+                file = f"images/{prompt_set}/p{index:03d}_s{k}.png"
+                save_image_atomic(apply_style(next(contents).image, style, seed=k), folder / file)
+                records.append({
+                    "file": file, "prompt": template.replace("[V]", token), "prompt_template": template,
+                    "prompt_set": prompt_set, "prompt_index": index, "seed": k, "tokens": [token],
+                    "height": size, "width": size,
+                })
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def write_styleref(folder: str | os.PathLike, style: str, count: int = 8, size: int = 96, seed: int = 1) -> Path:
+    """A StyleRef folder: ``count`` training-split synthetic contents drawn in ``style``."""
+    from styleboost.atomic import save_image_atomic
+    from styleboost.stylize import apply_style
+    from styleboost.synthstyle import make_contents
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, content in enumerate(make_contents("train", count, size=size, seed=seed)):
+        save_image_atomic(apply_style(content.image, style, seed=i), folder / f"ref_{i:02d}.png")
+    return folder
+
+
+class TinyImageFeatures(torch.nn.Module):
+    """A stand-in for the FID Inception network: colour statistics and a fixed random convolution
+    of uint8 images, 38 numbers an image. Enough to tell styles apart; seconds, not minutes, on a CPU."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.conv = torch.nn.Conv2d(3, 32, 5, stride=4)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = pixels.float() / 255
+        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3)), torch.relu(self.conv(x)).mean(dim=(2, 3))], dim=1)
+
+
+def tiny_eval_models(encoder: str = "default"):
+    """``EvalModels`` for offline tests and CPU benchmarks: the shipped style encoder, the tiny open_clip
+    model (random weights), ``TinyImageFeatures`` for FID/KID and a small random CNN for Gram matrices."""
+    from styleboost.evaluate import EvalModels
+    from styleboost.metrics.clip import load_clip
+    from styleboost.metrics.extractors import GramMatrices, ModuleFeatures, StyleVectors
+    from styleboost.style_encoder import create_style_encoder
+    from styleboost.style_encoder.backbones import SmallCNN
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        clip = load_clip(register_tiny_open_clip())
+        gram = GramMatrices(SmallCNN([8, 16, 32]), weights_id="tiny-seed0")
+    models = EvalModels(
+        style=StyleVectors(create_style_encoder(encoder)), clip=clip,
+        fid=ModuleFeatures(TinyImageFeatures(), key="tiny-image-features:seed0"), gram=gram,
+    )
+    models.info = {name: {"name": f"tiny {name}"} for name in ("style_encoder", "clip", "fid_features", "gram")}
+    models.info["style_encoder"]["name"] = encoder
+    return models
