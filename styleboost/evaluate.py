@@ -256,8 +256,8 @@ def group_summary(indices: list[int], scores: dict[str, torch.Tensor], fake: tor
             summary["kid"], summary["kid_std"] = kernel_distance(
                 real, fake[indices], config.kid_subsets, config.kid_subset_size, config.seed
             )
-        if "fid" in wanted:
-            summary["fid"] = frechet_distance(real, fake[indices]) if with_fid else None
+        if "fid" in wanted and with_fid:  # a covariance of a prompt's few images means nothing
+            summary["fid"] = frechet_distance(real, fake[indices])
     return summary
 
 
@@ -344,6 +344,8 @@ def assemble_report(config: EvaluateConfig, styleref: ImageSet, models: EvalMode
                     runs: list[dict[str, Any]], scoring: Scoring, cache: EmbeddingCache) -> dict[str, Any]:
     versions = package_versions()
     notes = list(styleref.notes)
+    if models.clip is not None and models.clip.random_weights:
+        notes.append(f"CLIP {models.clip.spec} has random weights: its numbers only show that the pipeline runs")
     if "kid" in config.metrics:
         notes.append(
             f"KID: {config.kid_subsets} random subsets of min({config.kid_subset_size}, StyleRef size "

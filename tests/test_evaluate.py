@@ -128,9 +128,11 @@ def test_report_files_hold_every_metric_for_every_run_and_every_prompt(report, f
         for prompt in run["prompts"]:
             assert prompt["prompt_without_token"] in html
             assert all(prompt["metrics"][key] is not None for key in image_keys | {"kid"})
+            assert "fid" not in prompt["metrics"]  # FID needs more images than one prompt has
         for image in run["images"]:
             assert set(image["metrics"]) == image_keys
     assert "people" in markdown and "non_people" in markdown
+    assert any("random weights" in note for note in report["notes"])  # the tiny CLIP is said to be random
 
 
 def test_a_rerun_on_the_same_images_comes_from_the_cache(report, folders, models):

@@ -37,7 +37,7 @@ def parse_clip_spec(spec: str) -> tuple[str, str | None]:
 class ClipModel:
     """An open_clip model with its tokenizer and image preprocessing; unit-length embeddings out."""
 
-    def __init__(self, model: nn.Module, tokenizer, spec: str, weights_id: str) -> None:
+    def __init__(self, model: nn.Module, tokenizer, spec: str, weights_id: str, random_weights: bool = False) -> None:
         import open_clip
 
         self.model = model.eval()
@@ -49,6 +49,7 @@ class ClipModel:
         self.mean = tuple(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073)))
         self.std = tuple(cfg.get("std", (0.26862954, 0.26130258, 0.27577711)))
         self.key = f"open_clip:{spec}:{weights_id}"
+        self.random_weights = random_weights
 
     @property
     def device(self) -> torch.device:
@@ -95,9 +96,10 @@ def load_clip(spec: str = DEFAULT_CLIP) -> ClipModel:
         tokenizer = open_clip.get_tokenizer(name)
     except (RuntimeError, ValueError, OSError) as err:
         raise StyleBoostError(f"--clip {spec}: could not load the model ({first_line(err)[:200]})") from None
-    if pretrained is None and not name.startswith(("hf-hub:", "local-dir:")):
+    random_weights = pretrained is None and not name.startswith(("hf-hub:", "local-dir:"))
+    if random_weights:
         notice(f"--clip {spec}: no pretrained weights named, so CLIP is random (use ARCH:TAG, e.g. {DEFAULT_CLIP})")
         weights_id = module_fingerprint(model)
     else:
         weights_id = file_identity(pretrained) if pretrained and Path(pretrained).is_file() else str(pretrained or "")
-    return ClipModel(model, tokenizer, spec, weights_id)
+    return ClipModel(model, tokenizer, spec, weights_id, random_weights)
