@@ -410,8 +410,10 @@ def _comma_list(text: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """``styleboost evaluate``: score the runs and say where the report is."""
+    from styleboost.report import ReportView, markdown_table, score_tables
+
     config = dataclass_from_args(EvaluateConfig, args)
     report = evaluate(config)
-    out = Path(config.out)
-    print(f"report of {len(report['runs'])} run(s) in {out}: {', '.join(REPORT_FILES)}")
+    print(markdown_table(score_tables(ReportView.of(report))[0]))  # the Overall table
+    print(f"report of {len(report['runs'])} run(s) in {Path(config.out)}: {', '.join(REPORT_FILES)}")
     return 0

@@ -176,7 +176,9 @@ def test_cli_runs_the_real_loaders_offline(folders, capsys):
         "--fid-features", "clip", "--gram-weights", "random", "--metrics", "style,clip_t,kid,gram",
         "--image-size", "64", "--kid-subsets", "5", "--workers", "1", "--cache-dir", "none", "--no-progress",
     ])
-    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "| woodcut | 9 |" in printed.out and "| pointillism | 9 |" in printed.out  # the Overall table
     saved = json.loads((folders / "cli" / "report.json").read_text())
     assert [m["key"] for m in saved["metrics"]] == ["style_score", "style_centroid", "clip_t", "gram_distance", "kid"]
     assert saved["models"]["gram"]["weights"] == "random"
