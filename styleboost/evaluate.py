@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from styleboost.cli import dataclass_from_args, flag_adder
-from styleboost.errors import StyleBoostError
+from styleboost.errors import StyleBoostError, first_line
 from styleboost.manifest import package_versions
 from styleboost.metrics.cache import EmbeddingCache, file_identity
 from styleboost.metrics.clip import DEFAULT_CLIP, ClipModel, load_clip
@@ -145,7 +145,13 @@ def load_gram_backbone(weights: str) -> GramMatrices:
     from styleboost.style_encoder.backbones import VGG19Features
 
     pretrained = None if weights == "random" else weights
-    backbone = VGG19Features(GATYS_VGG19_LAYERS, pretrained)
+    try:
+        backbone = VGG19Features(GATYS_VGG19_LAYERS, pretrained)
+    except (OSError, RuntimeError) as err:  # a failed download or an unreadable file
+        raise StyleBoostError(
+            f"--gram-weights {weights}: VGG19 weights could not be loaded ({first_line(err)[:160]}); "
+            "pass a local .safetensors file of vgg19().features, or random"
+        ) from None
     weights_id = file_identity(weights) if Path(weights).is_file() else weights
     return GramMatrices(backbone, weights_id=f"vgg19:{weights_id}")
 
