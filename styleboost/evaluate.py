@@ -204,11 +204,14 @@ def extractors_of(models: EvalModels) -> dict[str, FeatureExtractor]:
 
 
 def styleref_features(styleref: ImageSet, models: EvalModels, scoring: Scoring, cache: EmbeddingCache):
-    """Features of the StyleRef images, and the extractor of Gram distances to them (if Gram is scored)."""
-    features = compute_features(styleref.paths, extractors_of(models), scoring, cache, desc="StyleRef")
-    if models.gram is None:
+    """Features of the StyleRef images, and the extractor of Gram distances to them (if Gram is scored).
+
+    One pass over the images: the Gram matrices (never cached) are computed beside the cached vectors."""
+    extractors = extractors_of(models) | ({"gram": models.gram} if models.gram else {})
+    features = compute_features(styleref.paths, extractors, scoring, cache, desc="StyleRef")
+    grams = features.pop("gram", None)
+    if grams is None:
         return features, None
-    grams = compute_features(styleref.paths, {"gram": models.gram}, scoring, None, desc="StyleRef Gram")["gram"]
     return features, GramDistances(models.gram, split_gram_matrices(models.gram, grams.mean(dim=0)))
 
 

@@ -166,3 +166,17 @@ def test_read_run_without_metadata_keeps_images_with_prompt_unknown(tmp_path):
     assert all(im.prompt is None for im in run.images)
     notes = " ".join(run.notes)
     assert "no metadata.jsonl" in notes and "do not decode" in notes and "not 8x8" in notes
+
+
+def test_uncacheable_extractors_run_every_time_and_leave_no_cache_file(tmp_path):
+    path = tmp_path / "a.png"
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(path)
+    torch.manual_seed(0)
+    grams = GramMatrices(SmallCNN([4]), weights_id="test")
+    calls = []
+    grams.backbone.register_forward_hook(lambda module, args, output: calls.append(1))
+    cache = EmbeddingCache(tmp_path / "cache")
+    first = compute_features([path], {"gram": grams}, Scoring(image_size=16), cache)
+    second = compute_features([path], {"gram": grams}, Scoring(image_size=16), cache)
+    assert len(calls) == 2 and torch.equal(first["gram"], second["gram"])
+    assert not (tmp_path / "cache").exists()

@@ -30,6 +30,7 @@ class FeatureExtractor:
 
     key: str = ""
     autocast: bool = True  # whether fp16 autocast on CUDA is safe
+    cacheable: bool = True  # whether its vectors are small enough to keep in the embedding cache
 
     def modules(self) -> list[nn.Module]:
         return []
@@ -76,7 +77,9 @@ class GramMatrices(FeatureExtractor):
     """The Gatys style representation: each layer's Gram matrix of channel correlations / (H W).
 
     ``backbone`` returns ``(maps, pooled)`` like the style encoder's backbones; the images are
-    normalised with ImageNet statistics, as VGG expects."""
+    normalised with ImageNet statistics, as VGG expects. Not cached: VGG19's are 0.6 M numbers an image."""
+
+    cacheable = False
 
     def __init__(self, backbone: nn.Module, weights_id: str) -> None:
         self.backbone = backbone.eval()

@@ -53,11 +53,12 @@ def compute_features(
     first_name = {key: name for name, key in reversed(keys.items())}
     unique = {name: extractors[name] for name in first_name.values()}
     hashes = hash_files(paths)
-    found = {name: cache.lookup(keys[name], hashes) for name in unique}
+    found = {name: cache.lookup(keys[name], hashes) if ex.cacheable else {} for name, ex in unique.items()}
     todo = sorted({i for name in unique for i, h in enumerate(hashes) if h not in found[name]})
     fresh = _run_extractors([paths[i] for i in todo], unique, found, [hashes[i] for i in todo], scoring, desc)
-    for name in unique:
-        cache.store(keys[name], fresh[name])
+    for name, extractor in unique.items():
+        if extractor.cacheable:
+            cache.store(keys[name], fresh[name])
     return {name: _in_order(hashes, {**found[first_name[key]], **fresh[first_name[key]]}) for name, key in keys.items()}
 
 
