@@ -10,6 +10,7 @@ file hash. Writes ``report.json``, ``report.md`` and ``report.html`` into ``--ou
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import time
@@ -178,6 +179,16 @@ def build_models(config: EvaluateConfig) -> EvalModels:
     return models
 
 
+MODEL_INFO_KEYS = {"style": "style_encoder", "clip": "clip", "fid": "fid_features", "gram": "gram"}
+
+
+def only_needed(models: EvalModels, config: EvaluateConfig) -> EvalModels:
+    """``models`` without the networks no chosen metric uses (so none of them runs)."""
+    unused = [name for name in MODEL_INFO_KEYS if name not in needs(config)]
+    info = {k: v for k, v in models.info.items() if k not in {MODEL_INFO_KEYS[n] for n in unused}}
+    return dataclasses.replace(models, **{name: None for name in unused}, info=info)
+
+
 def scoring_of(config: EvaluateConfig) -> Scoring:
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     workers = config.workers if config.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
@@ -330,7 +341,7 @@ def evaluate(config: EvaluateConfig, models: EvalModels | None = None,
     out = claim_report_dir(config.out, config.overwrite)
     runs = [read_run(name, folder) for name, folder in parse_runs(config.runs)]
     styleref = read_styleref(config.styleref)
-    models = models or build_models(config)
+    models = only_needed(models, config) if models else build_models(config)
     scoring, cache = scoring_of(config), cache_of(config)
     reference, gram_distances = styleref_features(styleref, models, scoring, cache)
     extractors = extractors_of(models) | ({"gram": gram_distances} if gram_distances else {})

@@ -88,6 +88,7 @@ def test_kid_and_fid_of_the_styleref_against_itself_are_about_zero(folders, mode
     """Measured (tiny FID features): KID -0.0014 against itself (the unbiased estimate of identical sets
     is slightly negative) vs 0.027 for pointillism; FID -6e-9 vs 0.36."""
     report = evaluate(make_config(folders, "self", runs=("styleref", "pointillism"), metrics=["fid", "kid"]), models)
+    assert set(report["models"]) == {"fid_features"}  # only the network the chosen metrics need ran
     runs = runs_by_name(report)
     self_kid, other_kid = runs["styleref"]["overall"]["kid"], runs["pointillism"]["overall"]["kid"]
     self_fid, other_fid = runs["styleref"]["overall"]["fid"], runs["pointillism"]["overall"]["fid"]
