@@ -293,8 +293,8 @@ def make_record(job: ImageJob, settings: dict[str, Any], height: int, width: int
 
 
 def read_metadata(out: Path) -> dict[str, dict[str, Any]]:
-    """Existing metadata.jsonl records, by file."""
-    path = out / "metadata.jsonl"
+    """Existing metadata.jsonl records, by file, in the order they were written (``evaluate`` reads them too)."""
+    path = Path(out) / "metadata.jsonl"
     if not path.is_file():
         return {}
     records = {}
@@ -304,7 +304,9 @@ def read_metadata(out: Path) -> dict[str, dict[str, Any]]:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 raise StyleBoostError(f"{path} line {number} is not JSON; fix or remove it") from None
-            records[record.get("file")] = record
+            if not isinstance(record, dict) or not isinstance(record.get("file"), str):
+                raise StyleBoostError(f'{path} line {number} has no "file" field; fix or remove it')
+            records[record["file"]] = record
     return records
 
 

@@ -200,8 +200,10 @@ def write_styled_run(
     ``prompts`` maps a prompt-set name to its templates ([V] for the token). The same ``seed`` gives
     the same contents whatever the style, so two runs differ in style only."""
     from styleboost.atomic import save_image_atomic
+    from styleboost.generate import ImageJob, make_record
     from styleboost.stylize import apply_style
     from styleboost.synthstyle import make_contents
+    from styleboost.tokens import fill_placeholders
 
     folder = Path(folder)
     count = sum(len(t) for t in prompts.values()) * images_per_prompt
@@ -211,13 +213,10 @@ def write_styled_run(
         (folder / "images" / prompt_set).mkdir(parents=True, exist_ok=True)
         for index, template in enumerate(templates):
             for k in range(images_per_prompt):
-                file = f"images/{prompt_set}/p{index:03d}_s{k}.png"
-                save_image_atomic(apply_style(next(contents).image, style, seed=k), folder / file)
-                records.append({
-                    "file": file, "prompt": template.replace("[V]", token), "prompt_template": template,
-                    "prompt_set": prompt_set, "prompt_index": index, "seed": k, "tokens": [token],
-                    "height": size, "width": size,
-                })
+                job = ImageJob(prompt_set, index, k, template, fill_placeholders(template, [token]),
+                               f"images/{prompt_set}/p{index:03d}_s{k}.png")
+                save_image_atomic(apply_style(next(contents).image, style, seed=k), folder / job.file)
+                records.append(make_record(job, {"tokens": [token]}, size, size))
     (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return folder
 

@@ -180,3 +180,10 @@ def test_uncacheable_extractors_run_every_time_and_leave_no_cache_file(tmp_path)
     second = compute_features([path], {"gram": grams}, Scoring(image_size=16), cache)
     assert len(calls) == 2 and torch.equal(first["gram"], second["gram"])
     assert not (tmp_path / "cache").exists()
+
+
+def test_read_run_names_the_metadata_line_without_a_file(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "metadata.jsonl").write_text('{"file": "a.png", "prompt": "x"}\n{"prompt": "y"}\n')
+    with pytest.raises(StyleBoostError, match='metadata.jsonl line 2 has no "file" field'):
+        read_run("x", tmp_path)

@@ -8,7 +8,6 @@ their prompt unknown (CLIP-T is skipped for them and a note says so). ``grids/``
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from styleboost.data import IMAGE_SUFFIXES, list_images
 from styleboost.errors import StyleBoostError
+from styleboost.generate import read_metadata
 
 UNKNOWN_PROMPT_SET = "unknown"
 SKIPPED_FOLDERS = ("grids",)
@@ -101,22 +101,6 @@ def image_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def read_metadata_lines(path: Path) -> list[dict[str, Any]]:
-    """The records of a ``metadata.jsonl`` (one-line errors naming the line that is not JSON)."""
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise StyleBoostError(f"{path}:{number} is not valid JSON ({err.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("file"), str):
-            raise StyleBoostError(f"{path}:{number}: a record needs a \"file\" field")
-        records.append(record)
-    return records
-
-
 def image_from_record(root: Path, record: dict[str, Any], size: tuple[int, int]) -> EvalImage:
     """An ``EvalImage`` from a ``styleboost generate`` metadata record."""
     template, prompt = record.get("prompt_template"), record.get("prompt")
@@ -159,10 +143,9 @@ def read_run(name: str, folder: str | Path) -> ImageSet:
     on_disk = {p.relative_to(root).as_posix(): p for p in files_under(root)}
     if not on_disk:
         raise StyleBoostError(f"{flag}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
-    metadata = root / "metadata.jsonl"
-    records = {r["file"]: r for r in read_metadata_lines(metadata)} if metadata.is_file() else {}
+    records = read_metadata(root)
     notes: list[str] = []
-    if not metadata.is_file():
+    if not (root / "metadata.jsonl").is_file():
         notes.append(f"run {name!r}: no metadata.jsonl, so prompts are unknown and CLIP-T is skipped")
     missing = [f for f in records if f not in on_disk]
     if missing:
