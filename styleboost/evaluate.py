@@ -403,7 +403,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--out", required=True, help="Report folder (report.json, report.md, report.html).")
     add("--encoder", default=d.encoder, help="Style encoder: a trained encoder folder or a shipped name (default: default).")
     add("--clip", default=d.clip, help="open_clip model: ARCH:PRETRAINED (e.g. ViT-L-14:openai, or ARCH:/path/ckpt), "
-        "hf-hub:org/repo, or a local open_clip folder.")
+        "hf-hub:org/repo, a local open_clip folder, or toyworld (the toy world's CLIP).")
     add("--metrics", type=_comma_list, default=d.metrics, help=f"Comma-separated metric groups ({','.join(METRIC_GROUPS)}).")
     add("--fid-features", choices=FID_FEATURES, default=d.fid_features,
         help="Features for FID/KID: torchmetrics' Inception-v3 (standard) or the CLIP image embedding.")

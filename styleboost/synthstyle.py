@@ -118,7 +118,11 @@ def photo_crop(name: str, size: int, rng: np.random.Generator) -> Image.Image:
 
 def scene_image(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
     """A toydata scene in natural colours, lit from the top left, darker near part boundaries, with noise."""
-    scene = toydata.draw_scene(kind, size, rng)
+    return natural_image(toydata.draw_scene(kind, size, rng), size, rng)
+
+
+def natural_image(scene: toydata.Scene, size: int, rng: np.random.Generator) -> Image.Image:
+    """A drawn scene painted in its natural colours with light, shading and noise, reduced to ``size``."""
     pixels = scene.paint([p.colour for p in scene.parts]) / 255
     side = scene.labels.shape[0]
     ys, xs = np.mgrid[0:side, 0:side].astype(np.float32) / side

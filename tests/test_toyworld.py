@@ -206,9 +206,6 @@ def test_experiment_sets_styleref_and_aux(tmp_path):
     assert file_digests(tmp_path) == before
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: make_experiment_sets reuses a complete set without checking its style "
-                          "(assets.py: only the PNG count is compared)")
 def test_experiment_sets_for_another_style_are_not_the_old_pictures(tmp_path):
     first = assets.make_experiment_sets(tmp_path, styleref_count=2, aux_count=1)
     old = [p.read_bytes() for p in sorted(first.styleref.glob("*.png"))]
@@ -260,7 +257,7 @@ def test_architecture_file_errors_are_one_line(arch, tmp_path):
     assert str(path) in message and "clip, unet" in message and "vae" not in message
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
-    with pytest.raises(StyleBoostError, match="missing section"):
+    with pytest.raises(StyleBoostError, match="expected a mapping"):
         archs.load_architectures(empty)
     with pytest.raises(StyleBoostError, match="cannot read"):
         archs.load_architectures(tmp_path / "absent.yaml")
@@ -270,8 +267,6 @@ def test_architecture_file_errors_are_one_line(arch, tmp_path):
     assert archs.load_architectures(full) == arch
 
 
-@pytest.mark.xfail(strict=True, raises=yaml.YAMLError,
-                   reason="BUG: load_architectures lets yaml's parser error through as a traceback")
 def test_architecture_file_that_is_not_yaml_is_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("vae: [\n")
@@ -480,7 +475,8 @@ def test_pretrain_resumes_at_the_missing_stage(pretrained, script, tmp_path, cap
         assert f"[{stage}] already done, skipped" in log
     assert "[clip] already done" not in log
     summary = json.loads((copy / pretrain.SUMMARY_FILE).read_text())
-    assert set(summary["stages"]) == {"clip", "quality"}
+    ran = {name for name, value in summary["stages"].items() if value != "reused"}
+    assert ran == {"clip", "quality"}
     assert {name: file_digests(copy / name) for name in kept} == kept
     # the same seed and settings train the same CLIP again
     name = "open_clip_model.safetensors"

@@ -22,10 +22,16 @@ from styleboost.notice import notice
 from styleboost.testing import TINY_OPEN_CLIP, register_tiny_open_clip
 
 DEFAULT_CLIP = "ViT-L-14:openai"
+TOYWORLD_CLIP = "toyworld"
 
 
 def parse_clip_spec(spec: str) -> tuple[str, str | None]:
-    """``(open_clip model name, pretrained tag or file or None)`` of a ``--clip`` value."""
+    """``(open_clip model name, pretrained tag or file or None)`` of a ``--clip`` value ("toyworld": the
+    toy world's shipped CLIP)."""
+    if spec == TOYWORLD_CLIP:
+        from styleboost.toyworld.assets import clip_spec
+
+        return clip_spec(), None
     if spec.startswith(("hf-hub:", "local-dir:")):
         return spec, None
     if Path(spec).expanduser().is_dir():

@@ -31,9 +31,13 @@ DEFAULT_ENCODER = "default"
 
 
 def shipped_encoders() -> dict[str, Path]:
-    """Trained encoders inside the package (``pretrained/<name>/``), by name."""
+    """Trained encoders inside the package (``pretrained/<name>/``, and ``toyworld``), by name."""
+    from styleboost.toyworld.assets import TOYWORLD, pretrained_dir
+
     folder = Path(str(resources.files("styleboost.style_encoder") / "pretrained"))
-    return {p.name: p for p in sorted(folder.iterdir()) if is_encoder_folder(p)} if folder.is_dir() else {}
+    found = {p.name: p for p in sorted(folder.iterdir()) if is_encoder_folder(p)} if folder.is_dir() else {}
+    toyworld = pretrained_dir() / "style_encoder"  # the toy world's encoder ships with the rest of its models
+    return {**found, TOYWORLD: toyworld} if is_encoder_folder(toyworld) else found
 
 
 def is_encoder_folder(path: str | os.PathLike) -> bool:

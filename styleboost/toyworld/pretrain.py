@@ -1,0 +1,442 @@
+"""Pre-train the toy world's models from a seed: VAE, text encoder + UNet, open_clip model, style encoder.
+
+One job: ``pretrain(config)`` reproduces every shipped toy-world model and writes them in the formats
+users load: a diffusers ``StableDiffusionPipeline`` folder (fp16 safetensors), an open_clip
+``local-dir`` folder and a style-encoder folder, plus ``pretrain.json`` (settings, stage timings,
+sizes and the quality bar of ``styleboost.toyworld.quality``) and sample grids.
+
+Stages run in order and each leaves its result in ``<output_dir>/work/``; a stage whose result is
+there is skipped, so an interrupted run resumes at the stage it was in.
+
+The training loops are written here rather than taken from a diffusers example script because they
+train from scratch on in-memory tensors (latents cached once, captions tokenised once); the pieces
+come from the libraries: diffusers' noise schedule, ``EMAModel`` and LR schedules, min-SNR weights
+from ``styleboost.step``, open_clip's ``ClipLoss``, and the style-encoder trainer of
+``styleboost.style_encoder.training``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from styleboost.atomic import write_bytes_atomic
+from styleboost.config import _opt
+from styleboost.errors import StyleBoostError
+from styleboost.toyworld import architectures as archs
+from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, render_world
+
+PIPELINE_DIR, CLIP_DIR, ENCODER_DIR, SAMPLES_DIR = "pipeline", "clip", "style_encoder", "samples"
+SUMMARY_FILE = "pretrain.json"
+
+
+@dataclass
+class PretrainConfig:
+    """Every setting of the toy-world pre-training; the defaults are what the shipped weights used."""
+
+    output_dir: str | None = _opt(None, "Output folder (default: runs/toyworld-<time>).")
+    overwrite: bool = _opt(False, "Replace finished outputs already in --output_dir.")
+    architectures: str | None = _opt(None, "Architecture YAML (default: styleboost/toyworld/configs/pretrain.yaml).")
+    seed: int = _opt(0, "Seed of the world, the initialisation and every batch.")
+    world_samples: int = _opt(12000, "Captioned images in the pre-training world.")
+    size: int = _opt(64, "Image size in pixels (a multiple of 8).")
+    threads: int | None = _opt(None, "torch CPU threads (default: all cores).")
+    workers: int | None = _opt(None, "Processes drawing the world (default: up to 4).")
+    device: str = _opt("cpu", "Device to train on (cpu, cuda).")
+    vae_steps: int = _opt(1500, "AutoencoderKL optimizer steps.")
+    vae_batch_size: int = _opt(32, "AutoencoderKL crops per step.")
+    vae_crop: int = _opt(32, "AutoencoderKL training crop size (it is fully convolutional).")
+    vae_learning_rate: float = _opt(1e-3, "AutoencoderKL learning rate.")
+    vae_kl_weight: float = _opt(1e-6, "Weight of the KL term of the VAE loss.")
+    unet_steps: int = _opt(2800, "Text encoder + UNet optimizer steps.")
+    unet_batch_size: int = _opt(64, "Denoiser samples per step.")
+    unet_learning_rate: float = _opt(8e-4, "Denoiser learning rate (cosine decay after warm-up).")
+    unet_warmup_steps: int = _opt(150, "Denoiser warm-up steps.")
+    caption_dropout: float = _opt(0.1, "Share of captions replaced by '' (for classifier-free guidance).")
+    snr_gamma: float | None = _opt(5.0, "Min-SNR loss weighting gamma.")
+    ema_decay: float = _opt(0.999, "EMA decay of the denoiser weights that are shipped.")
+    clip_steps: int = _opt(1000, "open_clip optimizer steps.")
+    clip_batch_size: int = _opt(128, "open_clip pairs per step (at most one per distinct caption).")
+    clip_learning_rate: float = _opt(1e-3, "open_clip learning rate.")
+    encoder_steps: int = _opt(600, "Style-encoder optimizer steps.")
+    encoder_contents: int = _opt(48, "Contents drawn in every named style for the style encoder.")
+    quality_images: int = _opt(8, "Generated images per content class and per named style for the quality bar.")
+    quality_steps: int = _opt(20, "Denoising steps of the quality-bar images.")
+    guidance_scale: float = _opt(4.0, "Classifier-free guidance of the quality-bar images.")
+
+    def validate(self) -> None:
+        if self.size % 8 or self.size < 32:
+            raise StyleBoostError(f"--size {self.size} must be a multiple of 8 and at least 32")
+        if self.vae_crop > self.size or self.vae_crop % 8:
+            raise StyleBoostError(f"--vae_crop {self.vae_crop} must be a multiple of 8 and at most --size")
+        for name in ("world_samples", "vae_steps", "unet_steps", "clip_steps", "encoder_steps", "quality_images",
+                     "quality_steps", "vae_batch_size", "unet_batch_size", "clip_batch_size"):
+            if getattr(self, name) < 1:
+                raise StyleBoostError(f"--{name} must be at least 1")
+        if self.encoder_contents < 20:
+            raise StyleBoostError("--encoder_contents must be at least 20 (the encoder's validation split needs them)")
+
+
+class Log:
+    """One line per report: stage, step, loss and elapsed time (no progress bars in long logs)."""
+
+    def __init__(self, stage: str, total: int, every: int = 100) -> None:
+        self.stage, self.total, self.every, self.start = stage, total, every, time.time()
+        print(f"[{stage}] {total} steps", flush=True)
+
+    def step(self, step: int, **values: float) -> None:
+        if step % self.every == 0 or step == self.total:
+            shown = " ".join(f"{k}={v:.4f}" for k, v in values.items())
+            print(f"[{self.stage}] step {step}/{self.total} {shown} ({time.time() - self.start:.0f}s)", flush=True)
+
+
+def to_unit_range(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+
+def random_crops(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """One random ``size`` crop per image, mirrored at random."""
+    n, _, h, w = images.shape
+    tops = torch.randint(0, h - size + 1, (n,), generator=generator).tolist()
+    lefts = torch.randint(0, w - size + 1, (n,), generator=generator).tolist()
+    crops = torch.stack([img[:, t:t + size, l:l + size] for img, t, l in zip(images, tops, lefts)])
+    flip = torch.rand(n, generator=generator) < 0.5
+    crops[flip] = crops[flip].flip(-1)
+    return crops
+
+
+def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+
+
+def vae_loss(vae, batch: torch.Tensor, generator: torch.Generator, kl_weight: float) -> dict[str, torch.Tensor]:
+    """L1 on pixels and on pixel gradients (keeps hatching and dots sharp) + a small KL term."""
+    posterior = vae.encode(batch).latent_dist
+    recon = vae.decode(posterior.sample(generator=generator)).sample
+    l1 = (recon - batch).abs().mean()
+    edges = sum((a - b).abs().mean() for a, b in zip(image_gradients(recon), image_gradients(batch)))
+    kl = posterior.kl().mean() / batch[0].numel()
+    return {"loss": l1 + 0.5 * edges + kl_weight * kl, "l1": l1}
+
+
+def cosine_optimizer(params, lr: float, steps: int, warmup: int, weight_decay: float = 1e-2):
+    from diffusers.optimization import get_scheduler
+
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    schedule = get_scheduler("cosine", optimizer, num_warmup_steps=warmup, num_training_steps=steps)
+    return optimizer, schedule
+
+
+def train_vae(cfg: PretrainConfig, arch: dict, pixels: np.ndarray):
+    """An AutoencoderKL trained on random crops of the world, with ``scaling_factor`` set to 1/std of its latents."""
+    torch.manual_seed(cfg.seed)
+    vae = archs.build_vae(arch, cfg.size).to(cfg.device).train()
+    images = to_unit_range(pixels)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    optimizer, schedule = cosine_optimizer(vae.parameters(), cfg.vae_learning_rate, cfg.vae_steps, 100, 0.0)
+    log = Log("vae", cfg.vae_steps)
+    for step in range(1, cfg.vae_steps + 1):
+        rows = torch.randint(0, len(images), (cfg.vae_batch_size,), generator=generator)
+        batch = random_crops(images[rows], cfg.vae_crop, generator).to(cfg.device)
+        terms = vae_loss(vae, batch, generator, cfg.vae_kl_weight)
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step(), schedule.step(), optimizer.zero_grad(set_to_none=True)
+        log.step(step, loss=terms["loss"].item(), l1=terms["l1"].item())
+    vae.eval()
+    with torch.no_grad():
+        sample = images[torch.randperm(len(images), generator=generator)[:512]].to(cfg.device)
+        std = float(vae.encode(sample).latent_dist.mean.std())
+    vae.register_to_config(scaling_factor=1.0 / std)
+    return vae
+
+
+@torch.no_grad()
+def encode_world(vae, pixels: np.ndarray, device: str, batch_size: int = 256) -> torch.Tensor:
+    """The VAE's latent distribution parameters (mean, logvar) of every world image, as ``step.image_latents`` reads them."""
+    out = []
+    for start in range(0, len(pixels), batch_size):
+        batch = to_unit_range(pixels[start:start + batch_size]).to(device)
+        out.append(vae.encode(batch).latent_dist.parameters.cpu())
+    return torch.cat(out)
+
+
+def caption_table(captions: list[str]) -> tuple[list[str], torch.Tensor]:
+    """(distinct captions with '' first, index of each sample's caption in that list)."""
+    distinct = ["", *sorted(set(captions) - {""})]
+    where = {text: k for k, text in enumerate(distinct)}
+    return distinct, torch.tensor([where[text] for text in captions])
+
+
+def train_denoiser(cfg: PretrainConfig, arch: dict, tokenizer, latent_params: torch.Tensor, captions: list[str],
+                   scaling_factor: float):
+    """Text encoder + UNet trained together from scratch on the cached latents (epsilon, SD schedule, EMA)."""
+    from diffusers import DDPMScheduler
+    from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+    from diffusers.training_utils import EMAModel
+
+    from styleboost.step import add_noise, prediction_target, sample_weights
+
+    torch.manual_seed(cfg.seed)
+    text_encoder = archs.build_text_encoder(arch, tokenizer).to(cfg.device).train()
+    channels = latent_params.shape[1] // 2
+    unet = archs.build_unet(arch, latent_params.shape[-1], channels, text_encoder.config.hidden_size).to(cfg.device).train()
+    scheduler = DDPMScheduler(**archs.sd_scheduler_config())
+    distinct, caption_index = caption_table(captions)
+    ids = tokenizer(distinct, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids.to(cfg.device)
+    params = [*unet.parameters(), *text_encoder.parameters()]
+    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=3 / 4)
+    optimizer, schedule = cosine_optimizer(params, cfg.unet_learning_rate, cfg.unet_steps, cfg.unet_warmup_steps)
+    generator = torch.Generator().manual_seed(cfg.seed + 1)
+    log = Log("denoiser", cfg.unet_steps)
+    for step in range(1, cfg.unet_steps + 1):
+        rows = torch.randint(0, len(latent_params), (cfg.unet_batch_size,), generator=generator)
+        dist = DiagonalGaussianDistribution(latent_params[rows].to(cfg.device))
+        latents = dist.sample(generator=generator) * scaling_factor
+        chosen = caption_index[rows].clone()
+        chosen[torch.rand(len(rows), generator=generator) < cfg.caption_dropout] = 0
+        noise, timesteps, noisy = add_noise(latents, scheduler, generator)
+        states = text_encoder(ids[chosen.to(cfg.device)])[0]
+        pred = unet(noisy, timesteps, states).sample
+        weights = sample_weights(scheduler, timesteps, cfg.snr_gamma)
+        per_sample = F.mse_loss(pred, prediction_target(scheduler, latents, noise, timesteps), reduction="none")
+        loss = (per_sample.mean(dim=(1, 2, 3)) * weights).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step(), schedule.step(), optimizer.zero_grad(set_to_none=True)
+        ema.step(params)
+        log.step(step, loss=loss.item())
+    ema.copy_to(params)
+    return text_encoder.eval(), unet.eval()
+
+
+def save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet) -> Path:
+    """A diffusers ``StableDiffusionPipeline`` folder in fp16 safetensors (DPM-Solver++ for sampling)."""
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+    scheduler = DPMSolverMultistepScheduler(**archs.sd_scheduler_config())
+    halves = {name: copy.deepcopy(module).half() for name, module in
+              (("vae", vae), ("text_encoder", text_encoder), ("unet", unet))}
+    pipe = StableDiffusionPipeline(**halves, tokenizer=tokenizer, scheduler=scheduler,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    tmp.replace(folder)
+    return folder
+
+
+def distinct_caption_batches(caption_index: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Sample rows so that no caption appears twice in the batch (a CLIP loss then has no false negatives)."""
+    groups = [torch.nonzero(caption_index == k).flatten() for k in range(int(caption_index.max()) + 1)]
+    groups = [g for g in groups if len(g)]
+    chosen = torch.randperm(len(groups), generator=generator)[:batch_size].tolist()
+    return torch.stack([groups[k][torch.randint(0, len(groups[k]), (1,), generator=generator)][0] for k in chosen])
+
+
+def train_clip(cfg: PretrainConfig, arch: dict, work: Path, pixels: np.ndarray, captions: list[str]):
+    """The world's open_clip model, trained contrastively on its images and captions."""
+    import open_clip
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+    name = archs.register_clip(arch, work)
+    torch.manual_seed(cfg.seed)
+    model = open_clip.create_model(name).to(cfg.device).train()
+    tokenizer = open_clip.get_tokenizer(name)
+    distinct, caption_index = caption_table(captions)
+    tokens = tokenizer(distinct).to(cfg.device)
+    images = to_unit_range(pixels).add(1).div(2)
+    mean = torch.tensor(OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_DATASET_STD).view(1, 3, 1, 1)
+    loss_fn = open_clip.ClipLoss()
+    optimizer, schedule = cosine_optimizer(model.parameters(), cfg.clip_learning_rate, cfg.clip_steps, 100, 0.1)
+    generator = torch.Generator().manual_seed(cfg.seed + 2)
+    log = Log("clip", cfg.clip_steps)
+    for step in range(1, cfg.clip_steps + 1):
+        rows = distinct_caption_batches(caption_index, cfg.clip_batch_size, generator)
+        batch = images[rows]
+        if batch.shape[-1] != model.visual.image_size[0]:
+            batch = F.interpolate(batch, size=model.visual.image_size, mode="bicubic", antialias=True).clamp(0, 1)
+        flip = torch.rand(len(rows), generator=generator) < 0.5
+        batch[flip] = batch[flip].flip(-1)
+        image_features = model.encode_image(((batch - mean) / std).to(cfg.device), normalize=True)
+        text_features = model.encode_text(tokens[caption_index[rows].to(cfg.device)], normalize=True)
+        loss = loss_fn(image_features, text_features, model.logit_scale.exp())
+        loss.backward()
+        optimizer.step(), schedule.step(), optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        log.step(step, loss=loss.item())
+    return model.eval()
+
+
+def save_clip(folder: Path, model, arch: dict) -> Path:
+    """An open_clip ``local-dir:`` folder: ``open_clip_config.json`` + ``open_clip_model.safetensors`` (fp16)."""
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+    from safetensors.torch import save_file
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.detach().half().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp / "open_clip_model.safetensors"))
+    config = {"model_cfg": arch["clip"], "preprocess_cfg": {
+        "size": arch["clip"]["vision_cfg"]["image_size"], "mean": list(OPENAI_DATASET_MEAN),
+        "std": list(OPENAI_DATASET_STD), "interpolation": "bicubic", "resize_mode": "shortest"}}
+    (tmp / "open_clip_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    tmp.replace(folder)
+    return folder
+
+
+def write_encoder_data(cfg: PretrainConfig, world: WorldConfig, folder: Path) -> Path:
+    """The same ``encoder_contents`` drawings in every named style and in natural colours (metadata.csv layout)."""
+    from PIL import Image
+
+    rows = ["path,style,content"]
+    contents = world.contents
+    for style in (NATURAL, *world.named_styles):
+        (folder / style).mkdir(parents=True, exist_ok=True)
+        for k in range(cfg.encoder_contents):
+            sample = draw_sample(contents[k % len(contents)], style, cfg.size, (cfg.seed, k, 104729))
+            path = folder / style / f"{k:03d}.png"
+            Image.fromarray(sample.pixels).save(path)
+            rows.append(f"{style}/{path.name},{style},content-{k:03d}")
+    (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def train_world_style_encoder(cfg: PretrainConfig, arch: dict, world: WorldConfig, work: Path) -> Path:
+    """The style encoder (classification + supervised-contrastive loss) on the world's named styles."""
+    from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
+
+    data = write_encoder_data(cfg, world, work / "encoder-data")
+    run_dir = work / "encoder-run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    styles = 1 + len(world.named_styles)
+    train_cfg = EncoderTrainConfig(
+        data=str(data), architecture=str(archs.style_encoder_config_file(arch, work)), output_dir=str(run_dir),
+        seed=cfg.seed, styles_per_batch=styles, images_per_style=4, max_train_steps=cfg.encoder_steps,
+        eval_every=max(1, cfg.encoder_steps // 3), checkpointing_steps=10**9, report_to="none", progress=False,
+        lr_warmup_steps=min(100, cfg.encoder_steps // 10))
+    return train_style_encoder(train_cfg) / "best"
+
+
+def publish(final: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)`` then rename ``tmp`` to ``final``: a stage result exists only once it is complete."""
+    tmp = final.with_name(f"{final.stem}.tmp{final.suffix}")
+    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    write(tmp)
+    if final.is_dir():
+        shutil.rmtree(final)
+    tmp.replace(final)
+
+
+def folder_megabytes(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def run_stage(summary: dict, name: str, done: Callable[[], bool], body: Callable[[], Any]) -> None:
+    """Run ``body`` unless ``done()``; record its wall time in ``summary['stages']``."""
+    if done():
+        print(f"[{name}] already done, skipped", flush=True)
+        summary["stages"][name] = "reused"
+        return
+    start = time.time()
+    body()
+    summary["stages"][name] = round(time.time() - start, 1)
+
+
+def prepare_output(cfg: PretrainConfig) -> Path:
+    out = Path(cfg.output_dir or f"runs/toyworld-{time.strftime('%Y%m%d-%H%M%S')}")
+    if (out / SUMMARY_FILE).exists() and not cfg.overwrite:
+        raise StyleBoostError(f"{out} already holds a pre-trained toy world; pass --overwrite to replace it")
+    if cfg.overwrite:
+        for name in (PIPELINE_DIR, CLIP_DIR, ENCODER_DIR, SAMPLES_DIR, "work", SUMMARY_FILE):
+            path = out / name
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    (out / "work").mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def pretrain(cfg: PretrainConfig) -> Path:
+    """Run every stage; returns the output folder (pipeline/, clip/, style_encoder/, samples/, pretrain.json)."""
+    from styleboost.toyworld import quality
+
+    cfg.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    arch = archs.load_architectures(cfg.architectures)
+    out = prepare_output(cfg)
+    work = out / "work"
+    world = WorldConfig(seed=cfg.seed, size=cfg.size, samples=cfg.world_samples)
+    summary: dict[str, Any] = {"config": asdict(cfg), "world": world.as_dict(), "architectures": arch, "stages": {}}
+    started = time.time()
+    world_file, vae_dir, latents_file = work / "world.npz", work / "vae", work / "latents.pt"
+
+    def draw_world() -> None:
+        samples = render_world(world, cfg.workers)
+        publish(world_file, lambda tmp: np.savez(tmp, pixels=np.stack([s.pixels for s in samples]),
+                                                 captions=np.array([s.caption for s in samples])))
+
+    run_stage(summary, "world", world_file.exists, draw_world)
+    data = np.load(world_file)
+    pixels, captions = data["pixels"], [str(c) for c in data["captions"]]
+    tokenizer = archs.build_tokenizer(work / "tokenizer", arch["tokenizer_max_length"])
+
+    def vae_stage() -> None:
+        vae = train_vae(cfg, arch, pixels)
+        publish(vae_dir, lambda tmp: vae.save_pretrained(tmp))
+
+    run_stage(summary, "vae", lambda: (vae_dir / "config.json").exists(), vae_stage)
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(vae_dir).to(cfg.device).eval()
+    run_stage(summary, "encode", latents_file.exists,
+              lambda: publish(latents_file, lambda tmp: torch.save(encode_world(vae, pixels, cfg.device), tmp)))
+
+    def denoiser_stage() -> None:
+        text_encoder, unet = train_denoiser(cfg, arch, tokenizer, torch.load(latents_file), captions,
+                                            vae.config.scaling_factor)
+        save_pipeline(out / PIPELINE_DIR, vae.cpu(), text_encoder.cpu(), tokenizer, unet.cpu())
+
+    run_stage(summary, "denoiser", lambda: (out / PIPELINE_DIR / "model_index.json").exists(), denoiser_stage)
+    run_stage(summary, "clip", lambda: (out / CLIP_DIR / "open_clip_config.json").exists(),
+              lambda: save_clip(out / CLIP_DIR, train_clip(cfg, arch, work, pixels, captions), arch))
+
+    def encoder_stage() -> None:
+        best = train_world_style_encoder(cfg, arch, world, work)
+        publish(out / ENCODER_DIR, lambda tmp: shutil.copytree(best, tmp))
+
+    run_stage(summary, "style_encoder", lambda: (out / ENCODER_DIR / "config.json").exists(), encoder_stage)
+    start = time.time()
+    summary["quality"] = quality.measure(out, world, work / "encoder-data", cfg)
+    summary["stages"]["quality"] = round(time.time() - start, 1)
+    summary["total_seconds"] = round(time.time() - started, 1)
+    summary["megabytes"] = {name: round(folder_megabytes(out / name), 2) for name in (PIPELINE_DIR, CLIP_DIR, ENCODER_DIR)}
+    summary["torch_threads"] = torch.get_num_threads()
+    write_bytes_atomic(out / SUMMARY_FILE, (json.dumps(summary, indent=2) + "\n").encode())
+    return out
+
+
+def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> PretrainConfig:
+    """Defaults, then the YAML file of --config, then the flags given."""
+    from styleboost.config import build_parser, load_yaml_config
+
+    parser = build_parser(prog, cls=PretrainConfig, description="Pre-train the toy world's models from a seed.")
+    args = vars(parser.parse_args(argv))
+    config_file = args.pop("config", None)
+    settings = load_yaml_config(config_file, cls=PretrainConfig) if config_file else {}
+    return PretrainConfig(**{**settings, **args})

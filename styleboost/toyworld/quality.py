@@ -1,0 +1,107 @@
+"""The toy world's quality bar: does the base model draw what its prompts name, in the styles they name?
+
+One job: generate from the pre-trained pipeline and judge the images with the world's own judges,
+loaded as users load them (the pipeline folder through diffusers, the CLIP through
+``styleboost.metrics.clip.load_clip('local-dir:...')``, the style encoder as an encoder folder):
+
+- **content**: for each content class, the tiny CLIP's zero-shot accuracy over the class captions on
+  the base model's generations of that class (and, as a reference, on freshly drawn real images);
+- **style**: for each named style, how often the style encoder puts the generations nearest to that
+  style's centroid (centroids from real images of every named style and of natural colours).
+
+Sample grids (``samples/contents.png``, ``samples/styles.png``) show what was judged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from styleboost.toyworld import scenes
+from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, styled_caption
+
+
+def generate(pipe, prompts: Sequence[str], seed: int, steps: int, guidance: float, batch_size: int = 32) -> np.ndarray:
+    """uint8 ``(N, H, W, 3)`` images, one per prompt, image ``i`` seeded with ``seed + i``."""
+    out = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(prompts[start:start + batch_size])
+        generators = [torch.Generator().manual_seed(seed + start + i) for i in range(len(chunk))]
+        result = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
+                      output_type="np").images
+        out.append(np.clip(np.rint(result * 255), 0, 255).astype(np.uint8))
+    return np.concatenate(out)
+
+
+def as_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+
+
+def zero_shot(clip, images: np.ndarray, labels: Sequence[int], class_texts: Sequence[str]) -> dict[str, Any]:
+    """CLIP's zero-shot accuracy over ``class_texts`` (overall and per class)."""
+    texts = clip.encode_texts(list(class_texts))
+    guesses = (clip.encode_images(as_tensor(images)) @ texts.T).argmax(dim=1).numpy()
+    return accuracy_table(guesses, np.asarray(labels), class_texts)
+
+
+def nearest_centroid(vectors: torch.Tensor, centroids: torch.Tensor) -> np.ndarray:
+    return (F.normalize(vectors, dim=1) @ F.normalize(centroids, dim=1).T).argmax(dim=1).numpy()
+
+
+def accuracy_table(guesses: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    per_class = {name: round(float((guesses[labels == k] == k).mean()), 3)
+                 for k, name in enumerate(names) if (labels == k).any()}
+    return {"accuracy": round(float((guesses == labels).mean()), 3), "chance": round(1 / len(names), 3),
+            "per_class": per_class}
+
+
+def save_grid(images: np.ndarray, columns: int, path: Path, scale: int = 2) -> None:
+    rows = int(np.ceil(len(images) / columns))
+    h, w = images.shape[1:3]
+    grid = np.full((rows * h, columns * w, 3), 255, dtype=np.uint8)
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = image
+    Image.fromarray(grid).resize((columns * w * scale, rows * h * scale), Image.Resampling.NEAREST).save(path)
+
+
+def measure(out: Path, world: WorldConfig, encoder_data: Path, cfg) -> dict[str, Any]:
+    """Generate, judge and draw grids; returns the numbers for ``pretrain.json``."""
+    from diffusers import StableDiffusionPipeline
+
+    from styleboost.metrics.clip import load_clip
+    from styleboost.style_encoder import create_style_encoder
+
+    pipe = StableDiffusionPipeline.from_pretrained(out / "pipeline", dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    clip = load_clip(f"local-dir:{out / 'clip'}")
+    encoder = create_style_encoder(out / "style_encoder")
+    k, classes = cfg.quality_images, scenes.CLASSES
+    captions = [scenes.CONTENTS[c].caption for c in classes]
+    labels = [i for i in range(len(classes)) for _ in range(k)]
+
+    generated = generate(pipe, [captions[i] for i in labels], cfg.seed, cfg.quality_steps, cfg.guidance_scale)
+    real = np.stack([draw_sample(classes[i], NATURAL, world.size, (cfg.seed, n, 15485863)).pixels
+                     for n, i in enumerate(labels)])
+    (out / "samples").mkdir(exist_ok=True)
+    save_grid(generated, k, out / "samples" / "contents.png")
+
+    styles = [NATURAL, *world.named_styles]
+    centroids = torch.stack([encoder.embed(sorted((encoder_data / s).glob("*.png"))).mean(0) for s in styles])
+    style_labels = [i for i in range(1, len(styles)) for _ in range(k)]
+    prompts = [styled_caption(classes[n % len(classes)], styles[i]) for n, i in enumerate(style_labels)]
+    styled = generate(pipe, prompts, cfg.seed + 10_000, cfg.quality_steps, cfg.guidance_scale)
+    save_grid(styled, k, out / "samples" / "styles.png")
+    guesses = nearest_centroid(encoder.embed(as_tensor(styled)), centroids)
+    return {
+        "images_per_class": k,
+        "content_zero_shot_generated": zero_shot(clip, generated, labels, captions),
+        "content_zero_shot_real": zero_shot(clip, real, labels, captions),
+        "named_style_nearest_centroid": accuracy_table(guesses, np.asarray(style_labels), styles),
+        "prompts": {"content": captions, "style": "<content caption> in <style> style"},
+    }
