@@ -98,7 +98,9 @@ def load_models(cfg: TrainConfig):
     """The base pipeline's parts, with the style tokens bound (new tokens added and initialised)."""
     from diffusers import DDPMScheduler
 
-    pipe = load_pipeline(cfg.pretrained_model_name_or_path, allow_pickle=cfg.allow_pickle)
+    # fp32 master weights whatever the checkpoint's dtype (an fp16 checkpoint would otherwise load half in
+    # transformers); place_models casts the frozen parts to the mixed-precision dtype afterwards
+    pipe = load_pipeline(cfg.pretrained_model_name_or_path, torch_dtype=torch.float32, allow_pickle=cfg.allow_pickle)
     family = family_for(pipe)
     tokens = cfg.bound_tokens
     if cfg.new_token:
