@@ -16,7 +16,7 @@ resolution. Everything is derived from the seed, so the same arguments give byte
 
 ``make_default_datasets(root)`` writes the StyleRef set (target style ``neon``, captions with the
 ``[V]`` placeholder) and the Aux set (people in the other styles, captions without the token)
-that the trainer uses when no data is given.
+that the training benchmark and tests use (the embedded default now uses ``styleboost.toyworld``).
 """
 
 from __future__ import annotations

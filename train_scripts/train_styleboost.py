@@ -1,7 +1,8 @@
 """Train StyleBoost: ``accelerate launch train_scripts/train_styleboost.py [--config FILE.yaml] [--flag value ...]``.
 
-With no arguments it runs the embedded default (tiny local model, generated toy style).
-All logic lives in ``styleboost.train``; ``--help`` lists every setting.
+With no arguments it runs the embedded default: the pre-trained toy world learns a held-out style,
+then the base and tuned models are generated and evaluated side by side. All logic lives in
+``styleboost.train`` and ``styleboost.embedded``; ``--help`` lists every setting.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 
 from styleboost.cli import run_cli
 from styleboost.config import config_from_args
-from styleboost.embedded import fill_local_defaults
+from styleboost.embedded import evaluate_run, fill_local_defaults, uses_toy_world
 from styleboost.train import train
 
 
@@ -19,8 +20,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = fill_local_defaults(config_from_args(argv, prog="train_styleboost.py"))
         cfg.validate()
         run = train(cfg)
-        if run.accelerator.is_main_process:
-            print(f"styleboost: finished {cfg.max_train_steps} steps; outputs in {run.output_dir}")
+        if not run.accelerator.is_main_process:
+            return 0
+        print(f"styleboost: finished {cfg.max_train_steps} steps; outputs in {run.output_dir}")
+        if uses_toy_world(cfg):
+            from styleboost.report import ReportView, markdown_table, score_tables
+
+            report = evaluate_run(cfg, run.output_dir)
+            print(markdown_table(score_tables(ReportView.of(report))[0]))
+            print(f"styleboost: base model vs {cfg.method} compared in {run.output_dir}/evaluation/report/report.html")
         return 0
 
     return run_cli(body, prog="train_styleboost.py")

@@ -108,4 +108,8 @@ def load_clip(spec: str = DEFAULT_CLIP) -> ClipModel:
         weights_id = module_fingerprint(model)
     else:
         weights_id = file_identity(pretrained) if pretrained and Path(pretrained).is_file() else str(pretrained or "")
+        if name.startswith("local-dir:"):  # the folder's weights file names the weights, so a retrained model is not mistaken
+            weights = sorted(Path(name.removeprefix("local-dir:")).glob("open_clip*.safetensors")) or \
+                sorted(Path(name.removeprefix("local-dir:")).glob("open_clip*.bin"))
+            weights_id = file_identity(weights[0]) if weights else weights_id
     return ClipModel(model, tokenizer, spec, weights_id, random_weights)

@@ -5,8 +5,11 @@ users load: a diffusers ``StableDiffusionPipeline`` folder (fp16 safetensors), a
 ``local-dir`` folder and a style-encoder folder, plus ``pretrain.json`` (settings, stage timings,
 sizes and the quality bar of ``styleboost.toyworld.quality``) and sample grids.
 
-Stages run in order and each leaves its result in ``<output_dir>/work/``; a stage whose result is
-there is skipped, so an interrupted run resumes at the stage it was in.
+Stages run in order (world, vae, encode, denoiser, denoiser_extra, clip, style_encoder, quality) and
+each publishes its result by renaming it into place; a stage whose result is there is skipped, so an
+interrupted run resumes at the stage it was in. The denoiser trains in two phases: from scratch with
+a cosine schedule, then at a constant lower rate with a noise offset, which is what lets the tiny
+model set the global colours that most styles are made of.
 
 The training loops are written here rather than taken from a diffusers example script because they
 train from scratch on in-memory tensors (latents cached once, captions tokenised once); the pieces
@@ -20,7 +23,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -39,6 +41,7 @@ from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, render_
 
 PIPELINE_DIR, CLIP_DIR, ENCODER_DIR, SAMPLES_DIR = "pipeline", "clip", "style_encoder", "samples"
 SUMMARY_FILE = "pretrain.json"
+PHASES_FILE = "denoiser_phases.json"
 
 
 @dataclass
@@ -63,6 +66,11 @@ class PretrainConfig:
     unet_batch_size: int = _opt(64, "Denoiser samples per step.")
     unet_learning_rate: float = _opt(8e-4, "Denoiser learning rate (cosine decay after warm-up).")
     unet_warmup_steps: int = _opt(150, "Denoiser warm-up steps.")
+    unet_extra_steps: int = _opt(2000, "Second denoiser phase: steps at a constant, lower learning rate (0: none).")
+    unet_extra_learning_rate: float = _opt(3e-4, "Learning rate of the second denoiser phase.")
+    unet_extra_noise_offset: float = _opt(
+        0.1, "Noise offset of the second phase: SD's schedule leaves a 16x16 latent's mean colour almost untouched "
+        "at t=999, so without it the model never learns to set the global colour a style names.")
     caption_dropout: float = _opt(0.1, "Share of captions replaced by '' (for classifier-free guidance).")
     snr_gamma: float | None = _opt(5.0, "Min-SNR loss weighting gamma.")
     ema_decay: float = _opt(0.999, "EMA decay of the denoiser weights that are shipped.")
@@ -183,32 +191,73 @@ def caption_table(captions: list[str]) -> tuple[list[str], torch.Tensor]:
 def train_denoiser(cfg: PretrainConfig, arch: dict, tokenizer, latent_params: torch.Tensor, captions: list[str],
                    scaling_factor: float):
     """Text encoder + UNet trained together from scratch on the cached latents (epsilon, SD schedule, EMA)."""
-    from diffusers import DDPMScheduler
-    from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
     from diffusers.training_utils import EMAModel
-
-    from styleboost.step import add_noise, prediction_target, sample_weights
 
     torch.manual_seed(cfg.seed)
     text_encoder = archs.build_text_encoder(arch, tokenizer).to(cfg.device).train()
     channels = latent_params.shape[1] // 2
-    unet = archs.build_unet(arch, latent_params.shape[-1], channels, text_encoder.config.hidden_size).to(cfg.device).train()
+    unet = archs.build_unet(arch, latent_params.shape[-1], channels, text_encoder.config.hidden_size).to(cfg.device)
+    params = [*unet.parameters(), *text_encoder.parameters()]
+    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=3 / 4)
+    optimizer, schedule = cosine_optimizer(params, cfg.unet_learning_rate, cfg.unet_steps, cfg.unet_warmup_steps)
+    denoiser_loop(cfg, text_encoder, unet, tokenizer, latent_params, captions, scaling_factor,
+                  Phase("denoiser", cfg.unet_steps, optimizer, schedule, ema, cfg.seed + 1))
+    return text_encoder.eval(), unet.eval()
+
+
+def continue_denoiser(cfg: PretrainConfig, text_encoder, unet, tokenizer, latent_params: torch.Tensor,
+                      captions: list[str], scaling_factor: float):
+    """A second phase from the saved (fp16) weights: constant lower learning rate, noise offset, its own EMA."""
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+
+    text_encoder, unet = text_encoder.float().to(cfg.device), unet.float().to(cfg.device)
+    params = [*unet.parameters(), *text_encoder.parameters()]
+    ema = EMAModel(params, decay=cfg.ema_decay)
+    optimizer = torch.optim.AdamW(params, lr=cfg.unet_extra_learning_rate, weight_decay=1e-2)
+    schedule = get_scheduler("constant", optimizer)
+    denoiser_loop(cfg, text_encoder, unet, tokenizer, latent_params, captions, scaling_factor,
+                  Phase("denoiser_extra", cfg.unet_extra_steps, optimizer, schedule, ema, cfg.seed + 3,
+                        cfg.unet_extra_noise_offset))
+    return text_encoder.eval(), unet.eval()
+
+
+@dataclass
+class Phase:
+    """One phase of denoiser training: its name, length, optimiser, LR schedule, EMA and batch seed."""
+
+    name: str
+    steps: int
+    optimizer: Any
+    schedule: Any
+    ema: Any
+    seed: int
+    noise_offset: float = 0.0
+
+
+def denoiser_loop(cfg: PretrainConfig, text_encoder, unet, tokenizer, latent_params: torch.Tensor,
+                  captions: list[str], scaling_factor: float, phase: Phase) -> None:
+    """Min-SNR-weighted epsilon loss on cached latents with dropped captions; the EMA weights are kept."""
+    from diffusers import DDPMScheduler
+    from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+    from styleboost.step import add_noise, prediction_target, sample_weights
+
+    text_encoder.train(), unet.train()
     scheduler = DDPMScheduler(**archs.sd_scheduler_config())
     distinct, caption_index = caption_table(captions)
     ids = tokenizer(distinct, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                     return_tensors="pt").input_ids.to(cfg.device)
     params = [*unet.parameters(), *text_encoder.parameters()]
-    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=3 / 4)
-    optimizer, schedule = cosine_optimizer(params, cfg.unet_learning_rate, cfg.unet_steps, cfg.unet_warmup_steps)
-    generator = torch.Generator().manual_seed(cfg.seed + 1)
-    log = Log("denoiser", cfg.unet_steps)
-    for step in range(1, cfg.unet_steps + 1):
+    generator = torch.Generator().manual_seed(phase.seed)
+    log = Log(phase.name, phase.steps)
+    for step in range(1, phase.steps + 1):
         rows = torch.randint(0, len(latent_params), (cfg.unet_batch_size,), generator=generator)
         dist = DiagonalGaussianDistribution(latent_params[rows].to(cfg.device))
         latents = dist.sample(generator=generator) * scaling_factor
         chosen = caption_index[rows].clone()
         chosen[torch.rand(len(rows), generator=generator) < cfg.caption_dropout] = 0
-        noise, timesteps, noisy = add_noise(latents, scheduler, generator)
+        noise, timesteps, noisy = add_noise(latents, scheduler, generator, phase.noise_offset)
         states = text_encoder(ids[chosen.to(cfg.device)])[0]
         pred = unet(noisy, timesteps, states).sample
         weights = sample_weights(scheduler, timesteps, cfg.snr_gamma)
@@ -216,14 +265,13 @@ def train_denoiser(cfg: PretrainConfig, arch: dict, tokenizer, latent_params: to
         loss = (per_sample.mean(dim=(1, 2, 3)) * weights).mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step(), schedule.step(), optimizer.zero_grad(set_to_none=True)
-        ema.step(params)
+        phase.optimizer.step(), phase.schedule.step(), phase.optimizer.zero_grad(set_to_none=True)
+        phase.ema.step(params)
         log.step(step, loss=loss.item())
-    ema.copy_to(params)
-    return text_encoder.eval(), unet.eval()
+    phase.ema.copy_to(params)
 
 
-def save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet) -> Path:
+def save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet, phases: dict[str, int] | None = None) -> Path:
     """A diffusers ``StableDiffusionPipeline`` folder in fp16 safetensors (DPM-Solver++ for sampling)."""
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
@@ -235,6 +283,10 @@ def save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet) -> Path:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp, safe_serialization=True)
+    if phases:  # the marker that the second phase is done, renamed into place with the weights
+        (tmp / PHASES_FILE).write_text(json.dumps(phases) + "\n")
+    if folder.exists():
+        shutil.rmtree(folder)
     tmp.replace(folder)
     return folder
 
@@ -348,15 +400,21 @@ def folder_megabytes(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
-def run_stage(summary: dict, name: str, done: Callable[[], bool], body: Callable[[], Any]) -> None:
-    """Run ``body`` unless ``done()``; record its wall time in ``summary['stages']``."""
+def run_stage(summary: dict, work: Path, name: str, done: Callable[[], bool], body: Callable[[], Any]) -> None:
+    """Run ``body`` unless ``done()``. Stage times are kept in ``work/stage_times.json`` so that a resumed
+    run still reports what every stage cost; reused stages are listed in ``summary['reused_stages']``."""
+    times_file = work / "stage_times.json"
+    times = json.loads(times_file.read_text()) if times_file.exists() else {}
     if done():
         print(f"[{name}] already done, skipped", flush=True)
-        summary["stages"][name] = "reused"
+        summary["reused_stages"].append(name)
+        if name in times:
+            summary["stages"][name] = times[name]
         return
     start = time.time()
     body()
-    summary["stages"][name] = round(time.time() - start, 1)
+    summary["stages"][name] = times[name] = round(time.time() - start, 1)
+    write_bytes_atomic(times_file, (json.dumps(times, indent=2) + "\n").encode())
 
 
 def prepare_output(cfg: PretrainConfig) -> Path:
@@ -382,7 +440,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     out = prepare_output(cfg)
     work = out / "work"
     world = WorldConfig(seed=cfg.seed, size=cfg.size, samples=cfg.world_samples)
-    summary: dict[str, Any] = {"config": asdict(cfg), "world": world.as_dict(), "architectures": arch, "stages": {}}
+    summary: dict[str, Any] = {"config": asdict(cfg), "world": world.as_dict(), "architectures": arch, "stages": {},
+                               "reused_stages": []}
     started = time.time()
     world_file, vae_dir, latents_file = work / "world.npz", work / "vae", work / "latents.pt"
 
@@ -391,7 +450,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
         publish(world_file, lambda tmp: np.savez(tmp, pixels=np.stack([s.pixels for s in samples]),
                                                  captions=np.array([s.caption for s in samples])))
 
-    run_stage(summary, "world", world_file.exists, draw_world)
+    run_stage(summary, work, "world", world_file.exists, draw_world)
     data = np.load(world_file)
     pixels, captions = data["pixels"], [str(c) for c in data["captions"]]
     tokenizer = archs.build_tokenizer(work / "tokenizer", arch["tokenizer_max_length"])
@@ -400,11 +459,11 @@ def pretrain(cfg: PretrainConfig) -> Path:
         vae = train_vae(cfg, arch, pixels)
         publish(vae_dir, lambda tmp: vae.save_pretrained(tmp))
 
-    run_stage(summary, "vae", lambda: (vae_dir / "config.json").exists(), vae_stage)
+    run_stage(summary, work, "vae", lambda: (vae_dir / "config.json").exists(), vae_stage)
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(vae_dir).to(cfg.device).eval()
-    run_stage(summary, "encode", latents_file.exists,
+    run_stage(summary, work, "encode", latents_file.exists,
               lambda: publish(latents_file, lambda tmp: torch.save(encode_world(vae, pixels, cfg.device), tmp)))
 
     def denoiser_stage() -> None:
@@ -412,15 +471,27 @@ def pretrain(cfg: PretrainConfig) -> Path:
                                             vae.config.scaling_factor)
         save_pipeline(out / PIPELINE_DIR, vae.cpu(), text_encoder.cpu(), tokenizer, unet.cpu())
 
-    run_stage(summary, "denoiser", lambda: (out / PIPELINE_DIR / "model_index.json").exists(), denoiser_stage)
-    run_stage(summary, "clip", lambda: (out / CLIP_DIR / "open_clip_config.json").exists(),
+    run_stage(summary, work, "denoiser", lambda: (out / PIPELINE_DIR / "model_index.json").exists(), denoiser_stage)
+
+    def extra_stage() -> None:
+        from diffusers import StableDiffusionPipeline
+
+        pipe = StableDiffusionPipeline.from_pretrained(out / PIPELINE_DIR, dtype=torch.float32)
+        text_encoder, unet = continue_denoiser(cfg, pipe.text_encoder, pipe.unet, pipe.tokenizer, torch.load(latents_file),
+                                               captions, pipe.vae.config.scaling_factor)
+        save_pipeline(out / PIPELINE_DIR, pipe.vae, text_encoder.cpu(), pipe.tokenizer, unet.cpu(),
+                      {"denoiser_steps": cfg.unet_steps, "extra_steps": cfg.unet_extra_steps})
+
+    if cfg.unet_extra_steps:
+        run_stage(summary, work, "denoiser_extra", lambda: (out / PIPELINE_DIR / PHASES_FILE).exists(), extra_stage)
+    run_stage(summary, work, "clip", lambda: (out / CLIP_DIR / "open_clip_config.json").exists(),
               lambda: save_clip(out / CLIP_DIR, train_clip(cfg, arch, work, pixels, captions), arch))
 
     def encoder_stage() -> None:
         best = train_world_style_encoder(cfg, arch, world, work)
         publish(out / ENCODER_DIR, lambda tmp: shutil.copytree(best, tmp))
 
-    run_stage(summary, "style_encoder", lambda: (out / ENCODER_DIR / "config.json").exists(), encoder_stage)
+    run_stage(summary, work, "style_encoder", lambda: (out / ENCODER_DIR / "config.json").exists(), encoder_stage)
     start = time.time()
     summary["quality"] = quality.measure(out, world, work / "encoder-data", cfg)
     summary["stages"]["quality"] = round(time.time() - start, 1)

@@ -1,0 +1,117 @@
+"""The method comparison (eval/compare_methods.py): a reduced run on the shipped toy world, and its summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from styleboost.compare import CompareConfig, claim, compare, summarise, train_runs
+from styleboost.errors import StyleBoostError
+from styleboost.toyworld import assets
+
+PERSONALISED = ("dreambooth", "styleboost", "lora", "textual_inversion")
+
+
+@pytest.fixture(scope="module")
+def reduced(tmp_path_factory):
+    """One seed, a short budget, 2 images per prompt: what CI can afford."""
+    root = tmp_path_factory.mktemp("compare")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("STYLEBOOST_CACHE", str(root / "cache"))
+    try:
+        config = CompareConfig(out=str(root / "out"), seeds=[0], max_train_steps=120, images_per_prompt=2, steps=12,
+                               progress=False)
+        yield config, compare(config)
+    finally:
+        patch.undo()
+
+
+def test_every_personalised_method_raises_the_heldout_style_score_above_the_base(reduced):
+    _, summary = reduced
+    table = summary["table"]
+    base = table["base"]["overall"]["style_score"]["mean"]
+    for method in PERSONALISED:
+        assert table[method]["overall"]["style_score"]["mean"] > base, method
+
+
+def test_comparison_writes_one_report_and_a_summary_of_every_method(reduced):
+    config, summary = reduced
+    out = config.out
+    report = json.loads(Path(out, "report", "report.json").read_text())
+    assert [run["name"] for run in report["runs"]] == ["base", *(f"{m}-s0" for m in PERSONALISED)]
+    text = open(f"{out}/compare.md").read()
+    assert all(f"| {m} |" in text for m in ("base", *PERSONALISED))
+    assert "people prompts, style: StyleBoost" in text
+    assert json.loads(open(f"{out}/compare.json").read())["table"] == summary["table"]
+    for method in PERSONALISED:
+        assert set(summary["table"][method]) == {"people", "non_people", "overall"}
+        assert summary["table"][method]["people"]["style_score"]["n"] == 1
+
+
+def test_a_second_comparison_is_refused_without_overwrite_and_finished_runs_are_reused(reduced, monkeypatch):
+    config, _ = reduced
+    summary_file = Path(config.out) / "compare.json"
+    before = summary_file.read_bytes()
+    with pytest.raises(StyleBoostError, match="--overwrite"):
+        compare(config)
+    assert summary_file.read_bytes() == before
+    import styleboost.train
+
+    monkeypatch.setattr(styleboost.train, "train", lambda cfg: pytest.fail(f"retrained {cfg.output_dir}"))
+    sets = assets.make_experiment_sets(Path(config.out).parent / "cache" / "toyworld-experiment" / assets.TARGET_STYLE)
+    runs = train_runs(config, sets, str(assets.pipeline_path()), Path(config.out))
+    assert runs[0] == "base=" and len(runs) == 1 + len(PERSONALISED)
+
+
+def test_summary_is_mean_and_std_over_seeds_per_prompt_set():
+    def run(name, style):
+        section = {"style_score": style, "clip_t": 20.0, "kid": 0.01}
+        return {"name": name, "overall": section, "prompt_sets": {"people": section, "non_people": section}}
+
+    report = {"runs": [run("base", 0.1), run("lora-s0", 0.5), run("lora-s1", 0.7)]}
+    table = summarise(report, ["base", "lora"])
+    assert table["lora"]["people"]["style_score"]["mean"] == pytest.approx(0.6)
+    assert table["lora"]["people"]["style_score"]["std"] == pytest.approx(0.1414, abs=1e-3)
+    assert table["lora"]["overall"]["style_score"]["n"] == 2
+    assert table["base"]["overall"]["style_score"]["std"] == 0.0
+
+
+def test_claim_reads_the_table_in_both_directions():
+    def entry(style, clip_t, kid):
+        values = {"style_score": style, "clip_t": clip_t, "kid": kid}
+        return {"people": {k: {"mean": v, "std": 0.0, "n": 1} for k, v in values.items()}}
+
+    lines = claim({"styleboost": entry(0.8, 20.0, 0.02), "dreambooth": entry(0.6, 21.0, 0.01)})
+    assert "StyleBoost better" in lines[0]  # style: higher is better
+    assert "not better" in lines[1] and "not better" in lines[2]  # CLIP-T lower, KID higher
+    assert "run both" in claim({"styleboost": entry(0.8, 20.0, 0.02)})[0]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"methods": ["base", "magic"]}, "unknown magic"),
+    ({"methods": ["lora"]}, "must include base"),
+    ({"seeds": []}, "at least one seed"),
+    ({"max_train_steps": 0}, "--max-train-steps"),
+    ({"out": ""}, "--out"),
+])
+def test_bad_settings_are_one_line(changes, message, tmp_path):
+    config = CompareConfig(out=str(tmp_path), **{k: v for k, v in changes.items() if k != "out"})
+    if "out" in changes:
+        config.out = changes["out"]
+    with pytest.raises(StyleBoostError, match=message):
+        config.validate()
+
+
+def test_entry_point_names_a_bad_flag(tmp_path, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "eval" / "compare_methods.py"
+    spec = importlib.util.spec_from_file_location("compare_methods", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--out", str(tmp_path / "x"), "--methods", "lora", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must include base" in err[0]
+    assert not (tmp_path / "x").exists()
