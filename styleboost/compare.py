@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,12 +102,23 @@ def train_settings(cfg: CompareConfig, spec: MethodSpec, seed: int, sets, model:
         pretrained_model_name_or_path=model, styleref_dir=str(sets.styleref), aux_dir=str(sets.aux), seed=seed,
         max_train_steps=cfg.max_train_steps, train_batch_size=cfg.train_batch_size, output_dir=str(output_dir),
         validation_prompts=str(toyworld_file("prompts", "validation.txt")), **(spec.settings or {}))
+    if settings["aux_mode"] != "curated":  # generated mode would read class images from aux_dir: the curated set
+        settings["aux_dir"] = None
     return TrainConfig(**settings)
 
 
-def finished(output_dir: Path) -> bool:
+REUSE_KEYS = ("pretrained_model_name_or_path", "styleref_dir", "aux_dir", "method", "aux_mode", "seed", "max_train_steps",
+              "train_batch_size", "learning_rate", "rank", "new_token")
+
+
+def finished(output_dir: Path, settings: TrainConfig) -> bool:
+    """Whether ``output_dir`` holds a finished run trained with these settings (so it can be reused)."""
     manifest = output_dir / "run.json"
-    return manifest.is_file() and json.loads(manifest.read_text()).get("status") == "finished"
+    if not manifest.is_file():
+        return False
+    data = json.loads(manifest.read_text())
+    wanted = dataclasses.asdict(settings)
+    return data.get("status") == "finished" and all(data.get("config", {}).get(k) == wanted[k] for k in REUSE_KEYS)
 
 
 def train_runs(cfg: CompareConfig, sets, model: str, out: Path) -> list[str]:
@@ -114,13 +126,15 @@ def train_runs(cfg: CompareConfig, sets, model: str, out: Path) -> list[str]:
     from styleboost.train import train
 
     runs = ["base="]
-    for spec in (m for m in METHODS if m.name in cfg.methods and m.settings is not None):
-        for seed in cfg.seeds:
+    trained = [m for m in METHODS if m.name in cfg.methods and m.settings is not None]
+    for seed in cfg.seeds:  # seed by seed, so an interrupted comparison has whole seeds to report
+        for spec in trained:
             folder = out / "runs" / run_name(spec.name, seed)
-            if not finished(folder):
+            settings = train_settings(cfg, spec, seed, sets, model, folder)
+            if not finished(folder, settings):
                 print(f"styleboost compare: training {run_name(spec.name, seed)} ({spec.description})", flush=True)
-                settings = train_settings(cfg, spec, seed, sets, model, folder)
                 settings.validate()
+                shutil.rmtree(out / "generated" / run_name(spec.name, seed), ignore_errors=True)  # images of an older run
                 train(dataclasses.replace(settings, overwrite=True))
             runs.append(f"{run_name(spec.name, seed)}={folder}")
     return runs

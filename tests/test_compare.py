@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -45,6 +46,10 @@ def test_comparison_writes_one_report_and_a_summary_of_every_method(reduced):
     assert all(f"| {m} |" in text for m in ("base", *PERSONALISED))
     assert "people prompts, style: StyleBoost" in text
     assert json.loads(open(f"{out}/compare.json").read())["table"] == summary["table"]
+    # DreamBooth's prior images are the frozen model's class images, not the curated Aux set StyleBoost uses
+    config_of = {m: json.loads(Path(out, "runs", f"{m}-s0", "run.json").read_text())["config"] for m in PERSONALISED}
+    assert config_of["dreambooth"]["aux_dir"] is None and config_of["styleboost"]["aux_dir"]
+    assert summary["table"]["dreambooth"]["overall"] != summary["table"]["styleboost"]["overall"]
     for method in PERSONALISED:
         assert set(summary["table"][method]) == {"people", "non_people", "overall"}
         assert summary["table"][method]["people"]["style_score"]["n"] == 1
@@ -63,6 +68,12 @@ def test_a_second_comparison_is_refused_without_overwrite_and_finished_runs_are_
     sets = assets.make_experiment_sets(Path(config.out).parent / "cache" / "toyworld-experiment" / assets.TARGET_STYLE)
     runs = train_runs(config, sets, str(assets.pipeline_path()), Path(config.out))
     assert runs[0] == "base=" and len(runs) == 1 + len(PERSONALISED)
+    # a finished run with another budget is not mistaken for this one
+    retrained = []
+    monkeypatch.setattr(styleboost.train, "train", lambda cfg: retrained.append(Path(cfg.output_dir).name))
+    longer = dataclasses.replace(config, max_train_steps=config.max_train_steps + 1)
+    train_runs(longer, sets, str(assets.pipeline_path()), Path(config.out))
+    assert retrained == [f"{m}-s0" for m in PERSONALISED]
 
 
 def test_summary_is_mean_and_std_over_seeds_per_prompt_set():

@@ -24,12 +24,14 @@ def test_flags_override_the_yaml_file(tmp_path):
 def test_no_arguments_gives_the_embedded_default():
     cfg = config_from_args([])
     assert cfg.styleref_dir is None and cfg.pretrained_model_name_or_path is None
-    assert cfg.max_train_steps == embedded_settings()["max_train_steps"] != TrainConfig().max_train_steps
+    assert cfg.train_batch_size == embedded_settings()["train_batch_size"] != TrainConfig().train_batch_size
+    assert cfg.learning_rate == embedded_settings()["learning_rate"] != TrainConfig().learning_rate
 
 
 def test_a_styleref_flag_leaves_the_embedded_settings_out():
     cfg = config_from_args(["--styleref_dir", "x", "--aux_mode", "none"])
-    assert cfg.max_train_steps == TrainConfig().max_train_steps
+    assert cfg.train_batch_size == TrainConfig().train_batch_size
+    assert cfg.learning_rate == TrainConfig().learning_rate
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
