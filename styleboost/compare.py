@@ -129,14 +129,15 @@ def train_runs(cfg: CompareConfig, sets, model: str, out: Path) -> list[str]:
     trained = [m for m in METHODS if m.name in cfg.methods and m.settings is not None]
     for seed in cfg.seeds:  # seed by seed, so an interrupted comparison has whole seeds to report
         for spec in trained:
-            folder = out / "runs" / run_name(spec.name, seed)
+            name = run_name(spec.name, seed)
+            folder = out / "runs" / name
             settings = train_settings(cfg, spec, seed, sets, model, folder)
             if not finished(folder, settings):
-                print(f"styleboost compare: training {run_name(spec.name, seed)} ({spec.description})", flush=True)
+                print(f"styleboost compare: training {name} ({spec.description})", flush=True)
                 settings.validate()
-                shutil.rmtree(out / "generated" / run_name(spec.name, seed), ignore_errors=True)  # images of an older run
+                shutil.rmtree(out / "generated" / name, ignore_errors=True)  # images of an older run
                 train(dataclasses.replace(settings, overwrite=True))
-            runs.append(f"{run_name(spec.name, seed)}={folder}")
+            runs.append(f"{name}={folder}")
     return runs
 
 
@@ -199,9 +200,8 @@ def markdown(table: dict[str, Any], cfg: CompareConfig, claim_lines: list[str]) 
 
 def compare(cfg: CompareConfig) -> dict[str, Any]:
     """Train every method x seed, generate and evaluate them together, write the summary; returns it."""
-    from styleboost.embedded import toyworld_file
-    from styleboost.protocol import load_protocol, run_protocol
-    from styleboost.testing import default_cache_dir
+    from styleboost.embedded import toyworld_protocol
+    from styleboost.protocol import run_protocol
     from styleboost.stylize import check_style
     from styleboost.toyworld import assets
     from styleboost.toyworld.world import HELDOUT_STYLES
@@ -215,11 +215,10 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     if style not in HELDOUT_STYLES:
         notice(f"--style {style} is not held out of pre-training (held out: {', '.join(HELDOUT_STYLES)}); "
                "the base model already knows it by name")
-    sets = assets.make_experiment_sets(default_cache_dir() / "toyworld-experiment" / style, style)
+    sets = assets.make_experiment_sets(assets.default_experiment_root(style), style)
     model = str(assets.pipeline_path())
     runs = train_runs(cfg, sets, model, out)
-    protocol = dataclasses.replace(load_protocol(toyworld_file("configs", "protocol.yaml")),
-                                   images_per_prompt=cfg.images_per_prompt, steps=cfg.steps)
+    protocol = dataclasses.replace(toyworld_protocol(), images_per_prompt=cfg.images_per_prompt, steps=cfg.steps)
     report = run_protocol(protocol, runs, str(sets.styleref), out, model=model,
                           generate_settings={"progress": cfg.progress},
                           evaluate_settings={"progress": cfg.progress, "overwrite": cfg.overwrite})

@@ -34,9 +34,15 @@ def toyworld_file(*parts: str) -> Path:
     return Path(str(resources.files("styleboost.toyworld").joinpath(*parts)))
 
 
+def toyworld_protocol():
+    """The toy world's evaluation protocol (``styleboost/toyworld/configs/protocol.yaml``)."""
+    from styleboost.protocol import load_protocol
+
+    return load_protocol(toyworld_file("configs", "protocol.yaml"))
+
+
 def fill_local_defaults(cfg: TrainConfig) -> TrainConfig:
     """Use the toy world's pipeline and a held-out-style StyleRef/Aux experiment where the config names none."""
-    from styleboost.testing import default_cache_dir
     from styleboost.toyworld import assets
 
     changes: dict[str, Any] = {}
@@ -46,7 +52,7 @@ def fill_local_defaults(cfg: TrainConfig) -> TrainConfig:
         if cfg.validation_prompts is None:
             changes["validation_prompts"] = str(toyworld_file("prompts", "validation.txt"))
     if cfg.styleref_dir is None:
-        sets = assets.make_experiment_sets(default_cache_dir() / "toyworld-experiment" / assets.TARGET_STYLE)
+        sets = assets.make_experiment_sets(assets.default_experiment_root())
         changes["styleref_dir"] = str(sets.styleref)
         if cfg.aux_dir is None and cfg.aux_mode == "curated":
             changes["aux_dir"] = str(sets.aux)
@@ -64,9 +70,9 @@ def uses_toy_world(cfg: TrainConfig) -> bool:
 def evaluate_run(cfg: TrainConfig, output_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Generate the toy-world protocol with the base model and the trained run and evaluate both
     (``<output_dir>/evaluation/report/``); returns the report."""
-    from styleboost.protocol import load_protocol, run_protocol
+    from styleboost.protocol import run_protocol
 
-    protocol = load_protocol(toyworld_file("configs", "protocol.yaml"))
+    protocol = toyworld_protocol()
     out = Path(output_dir) / EVALUATION_DIR
     shared = {"progress": progress}
     return run_protocol(protocol, ["base=", f"{cfg.method}={output_dir}"], cfg.styleref_dir, out,

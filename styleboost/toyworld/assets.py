@@ -65,6 +65,13 @@ def style_encoder_path() -> Path:
     return _present(pretrained_dir() / "style_encoder", "style encoder")
 
 
+def default_experiment_root(style: str = TARGET_STYLE) -> Path:
+    """Where the embedded default and the method comparison keep the experiment sets of ``style``."""
+    from styleboost.testing import default_cache_dir
+
+    return default_cache_dir() / "toyworld-experiment" / style
+
+
 @dataclass(frozen=True)
 class ExperimentSets:
     """The folders of one personalisation experiment and the style they teach."""

@@ -280,14 +280,13 @@ def save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet, phases: dict
               (("vae", vae), ("text_encoder", text_encoder), ("unet", unet))}
     pipe = StableDiffusionPipeline(**halves, tokenizer=tokenizer, scheduler=scheduler,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    pipe.save_pretrained(tmp, safe_serialization=True)
-    if phases:  # the marker that the second phase is done, renamed into place with the weights
-        (tmp / PHASES_FILE).write_text(json.dumps(phases) + "\n")
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.replace(folder)
+
+    def write(tmp: Path) -> None:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        if phases:  # the marker that the second phase is done, renamed into place with the weights
+            (tmp / PHASES_FILE).write_text(json.dumps(phases) + "\n")
+
+    publish(folder, write)
     return folder
 
 
@@ -340,16 +339,17 @@ def save_clip(folder: Path, model, arch: dict) -> Path:
     from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
     from safetensors.torch import save_file
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     state = {k: v.detach().half().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp / "open_clip_model.safetensors"))
     config = {"model_cfg": arch["clip"], "preprocess_cfg": {
         "size": arch["clip"]["vision_cfg"]["image_size"], "mean": list(OPENAI_DATASET_MEAN),
         "std": list(OPENAI_DATASET_STD), "interpolation": "bicubic", "resize_mode": "shortest"}}
-    (tmp / "open_clip_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    tmp.replace(folder)
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        save_file(state, str(tmp / "open_clip_model.safetensors"))
+        (tmp / "open_clip_config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+    publish(folder, write)
     return folder
 
 

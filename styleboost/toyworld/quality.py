@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from styleboost.atomic import save_image_atomic
 from styleboost.toyworld import scenes
 from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, styled_caption
 
@@ -61,13 +62,11 @@ def accuracy_table(guesses: np.ndarray, labels: np.ndarray, names: Sequence[str]
 
 
 def save_grid(images: np.ndarray, columns: int, path: Path, scale: int = 2) -> None:
-    rows = int(np.ceil(len(images) / columns))
-    h, w = images.shape[1:3]
-    grid = np.full((rows * h, columns * w, 3), 255, dtype=np.uint8)
-    for k, image in enumerate(images):
-        r, c = divmod(k, columns)
-        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = image
-    Image.fromarray(grid).resize((columns * w * scale, rows * h * scale), Image.Resampling.NEAREST).save(path)
+    """``images`` (a whole number of rows of ``columns``) as one grid, enlarged ``scale`` times without smoothing."""
+    from diffusers.utils import make_image_grid
+
+    grid = make_image_grid([Image.fromarray(image) for image in images], rows=len(images) // columns, cols=columns)
+    save_image_atomic(grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST), path)
 
 
 def measure(out: Path, world: WorldConfig, encoder_data: Path, cfg) -> dict[str, Any]:

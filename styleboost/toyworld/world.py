@@ -11,7 +11,6 @@ Every sample's randomness derives from (seed, index), so a world is the same on 
 
 from __future__ import annotations
 
-import io
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -21,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from styleboost.atomic import write_bytes_atomic
+from styleboost.atomic import save_image_atomic, write_text_atomic
 from styleboost.errors import StyleBoostError
 from styleboost.stylize import apply_style, check_style
 from styleboost.toyworld import scenes
@@ -137,9 +136,7 @@ def write_style_folder(
     for index, (content, style) in enumerate(items):
         sample = draw_sample(content, style, size, (seed, index, 7919))
         stem = f"{index:03d}-{content}"
-        buffer = io.BytesIO()
-        Image.fromarray(sample.pixels).save(buffer, format="PNG")
-        write_bytes_atomic(folder / f"{stem}.png", buffer.getvalue())
+        save_image_atomic(Image.fromarray(sample.pixels), folder / f"{stem}.png")
         text = caption.format(content=scenes.CONTENTS[content].caption, style=style)
-        write_bytes_atomic(folder / f"{stem}.txt", (text + "\n").encode())
+        write_text_atomic(folder / f"{stem}.txt", text + "\n")
     return folder
