@@ -7,10 +7,14 @@ from pathlib import Path
 
 from styleboost.notice import notice
 
+# --report_to tracker -> the package it needs (imported and pip-installed under the same name)
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
 
 def make_accelerator(output_dir: Path, mixed_precision: str | None, report_to: str,
                      gradient_accumulation_steps: int = 1):
-    """An Accelerator logging to ``output_dir/logs``; tensorboard falls back to no tracker with a notice."""
+    """An Accelerator logging to ``output_dir/logs``; a tracker that is not installed falls back to no
+    tracker with a notice."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import ProjectConfiguration
@@ -20,8 +24,9 @@ def make_accelerator(output_dir: Path, mixed_precision: str | None, report_to: s
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
 
-    if report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
-        notice("tensorboard is not installed; logging to no tracker (pip install tensorboard)")
+    package = TRACKER_PACKAGES.get(report_to)
+    if package is not None and importlib.util.find_spec(package) is None:
+        notice(f"{package} is not installed; logging to no tracker (pip install {package})")
         report_to = "none"
     return Accelerator(
         gradient_accumulation_steps=gradient_accumulation_steps,
@@ -29,3 +34,16 @@ def make_accelerator(output_dir: Path, mixed_precision: str | None, report_to: s
         log_with=None if report_to == "none" else report_to,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
     )
+
+
+def lr_schedule(name: str, optimizer, *, warmup_steps: int, total_steps: int, num_processes: int):
+    """diffusers' LR schedule for an optimizer that ``accelerator.prepare`` will wrap.
+
+    accelerate steps a prepared scheduler once per process for every optimizer step (so that a schedule
+    written per sample-batch stays right), hence the step counts are multiplied by ``num_processes``: the
+    schedule then ends at ``total_steps`` optimizer steps on any number of processes.
+    """
+    from diffusers.optimization import get_scheduler
+
+    return get_scheduler(name, optimizer=optimizer, num_warmup_steps=warmup_steps * num_processes,
+                         num_training_steps=total_steps * num_processes)

@@ -31,8 +31,9 @@ def register_trainable_hooks(accelerator) -> None:
 
     def save_hook(models, weights, output_dir):
         for index, model in enumerate(models):
-            state = trainable_state(accelerator.unwrap_model(model))
-            save_file(state, str(Path(output_dir) / f"trainable_{index}.safetensors"))
+            if accelerator.is_main_process:  # the hook runs on every process; the weights are the same
+                state = trainable_state(accelerator.unwrap_model(model))
+                save_file(state, str(Path(output_dir) / f"trainable_{index}.safetensors"))
             if weights:
                 weights.pop()
 
@@ -79,6 +80,7 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, limit: int |
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()  # every process has written its RNG state before the folder is renamed
     if not accelerator.is_main_process:
         return None
     (tmp / MARKER).write_text(json.dumps({"step": step}))

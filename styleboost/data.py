@@ -173,7 +173,7 @@ class StyleBoostDataset(Dataset):
     def __getitem__(self, key: tuple[int, int] | int) -> dict:
         index, draw = key if isinstance(key, tuple) else (key, key)
         rng = np.random.default_rng([self.seed, draw])
-        item = {"instance": self._one(self.styleref[index % len(self.styleref)], rng)}
+        item = {"instance": self._one(self.styleref[index % len(self.styleref)], rng), "draw": draw}
         if self.aux:
             item["prior"] = self._one(self.aux[index % len(self.aux)], rng)
         return item
@@ -185,8 +185,8 @@ def _stack(parts: list[dict]) -> dict:
 
 
 def collate(items: list[dict]) -> dict:
-    """Batch of StyleRef examples and, when present, as many Aux examples."""
-    batch = {"instance": _stack([i["instance"] for i in items])}
+    """Batch of StyleRef examples and, when present, as many Aux examples; ``draws`` key their randomness."""
+    batch = {"instance": _stack([i["instance"] for i in items]), "draws": [int(i["draw"]) for i in items]}
     if "prior" in items[0]:
         batch["prior"] = _stack([i["prior"] for i in items])
     return batch

@@ -32,9 +32,12 @@ class StableDiffusionFamily:
             return_tensors="pt",
         ).input_ids
 
-    def encode(self, input_ids: torch.Tensor, text_encoder) -> dict[str, torch.Tensor]:
-        """Keyword arguments for ``unet(noisy_latents, timesteps, **conditioning)``."""
-        hidden = text_encoder(input_ids.to(text_encoder.device), return_dict=False)[0]
+    def encode(self, input_ids: torch.Tensor, text_encoder, device: torch.device) -> dict[str, torch.Tensor]:
+        """Keyword arguments for ``unet(noisy_latents, timesteps, **conditioning)``.
+
+        ``text_encoder`` may be the DDP-wrapped training module (which has no ``.device``); calling the
+        wrapper, not the module inside it, is what synchronises its gradients across processes."""
+        hidden = text_encoder(input_ids.to(device), return_dict=False)[0]
         return {"encoder_hidden_states": hidden}
 
 

@@ -16,6 +16,7 @@ from styleboost.config import TrainConfig
 
 UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_ENCODER_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+ADAPTER_NAME = "default"
 
 
 @dataclass
@@ -48,7 +49,7 @@ class LoRAPart:
     dropout: float
 
     def apply(self, models: Models) -> None:
-        from peft import LoraConfig
+        from peft import LoraConfig, inject_adapter_in_model
 
         modules = UNET_LORA_TARGETS if self.target == "unet" else TEXT_ENCODER_LORA_TARGETS
         config = LoraConfig(
@@ -58,7 +59,10 @@ class LoRAPart:
             init_lora_weights="gaussian",
             target_modules=modules,
         )
-        models.module(self.target).add_adapter(config)
+        # peft's own injection, as diffusers' loaders use it, instead of the model's ``add_adapter``:
+        # transformers' ``add_adapter`` gates on its own minimum peft version, which has run ahead of the
+        # newest peft release (transformers 5.24 demands peft >= 0.22). It also sets ``model.peft_config``.
+        inject_adapter_in_model(config, models.module(self.target), adapter_name=ADAPTER_NAME)
 
     def parameters(self, models: Models) -> list[torch.nn.Parameter]:
         return [p for n, p in models.module(self.target).named_parameters() if "lora_" in n]
@@ -146,14 +150,15 @@ class Method:
             part.apply(models)
 
     def param_groups(self, models: Models, cfg: TrainConfig, lr: float) -> list[dict]:
-        """Optimizer groups: text-encoder parts may have their own LR; token rows never decay."""
+        """Optimizer groups: token embeddings (``embedding_lr``) and other text-encoder parts
+        (``text_encoder_lr``) may have their own LR, given as is; token rows never decay."""
         groups = []
         for part in self.parts:
             group: dict[str, Any] = {"params": part.parameters(models), "lr": lr}
-            if part.target == "text_encoder" and cfg.text_encoder_lr is not None:
-                group["lr"] = cfg.text_encoder_lr
             if isinstance(part, TokenEmbeddingPart):
-                group["weight_decay"] = 0.0
+                group.update(lr=lr if cfg.embedding_lr is None else cfg.embedding_lr, weight_decay=0.0)
+            elif part.target == "text_encoder" and cfg.text_encoder_lr is not None:
+                group["lr"] = cfg.text_encoder_lr
             groups.append(group)
         return groups
 

@@ -1,7 +1,7 @@
 """One training step's arithmetic: encode images, add noise, predict, and the prior-preservation loss.
 
-Each stage is a named function, as in a diffusers pipeline. Randomness comes from an explicit
-generator so that a step is a pure function of (weights, batch, seed, step number).
+Each stage is a named function, as in a diffusers pipeline. Randomness comes from explicit
+generators, one per sample keyed by its draw, so that a step is a pure function of (weights, batch, seed).
 """
 
 from __future__ import annotations
@@ -12,9 +12,29 @@ from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from diffusers.training_utils import compute_snr
 
 
-def image_latents(part: dict, vae, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+Generators = torch.Generator | list[torch.Generator]
+
+
+def sample_generators(seed: int, draws: list[int], part: int) -> list[torch.Generator]:
+    """One random stream per sample, keyed by (seed, draw position, batch part): a sample's latent, noise
+    and timestep are the same whatever batch, process or resumed run it lands in, so N processes with
+    batch b train exactly what one process with batch N*b does."""
+    import numpy as np
+
+    states = [np.random.SeedSequence([seed, draw, part]).generate_state(1)[0] for draw in draws]
+    return [torch.Generator().manual_seed(int(s)) for s in states]
+
+
+def _timesteps(count: int, steps: int, generator: Generators) -> torch.Tensor:
+    if isinstance(generator, list):
+        return torch.cat([torch.randint(0, steps, (1,), generator=g) for g in generator])
+    return torch.randint(0, steps, (count,), generator=generator)
+
+
+def image_latents(part: dict, vae, generator: Generators, device: torch.device) -> torch.Tensor:
     """Scaled VAE latents of a batch part, from pixels or from cached latent distributions.
 
+    ``generator`` is one generator or one per sample (diffusers' ``randn_tensor`` convention).
     ``device`` is passed in: diffusers' ``vae.device`` walks every module on each call.
     """
     if "latent_dist" in part:
@@ -26,14 +46,16 @@ def image_latents(part: dict, vae, generator: torch.Generator, device: torch.dev
     return ((latents - shift) * vae.config.scaling_factor).float()
 
 
-def add_noise(latents: torch.Tensor, scheduler, generator: torch.Generator, noise_offset: float = 0.0):
-    """(noise, timesteps, noisy latents) for a random timestep per sample."""
+def add_noise(latents: torch.Tensor, scheduler, generator: Generators, noise_offset: float = 0.0):
+    """(noise, timesteps, noisy latents) for a random timestep per sample; one generator or one per sample."""
+    from diffusers.utils.torch_utils import randn_tensor
+
     shape = latents.shape
-    noise = torch.randn(shape, generator=generator).to(latents.device)
+    noise = randn_tensor(shape, generator=generator).to(latents.device)
     if noise_offset:
-        noise += noise_offset * torch.randn((shape[0], shape[1], 1, 1), generator=generator).to(latents.device)
-    steps = scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, steps, (shape[0],), generator=generator).to(latents.device)
+        offset = randn_tensor((shape[0], shape[1], 1, 1), generator=generator)
+        noise += noise_offset * offset.to(latents.device)
+    timesteps = _timesteps(shape[0], scheduler.config.num_train_timesteps, generator).to(latents.device)
     return noise, timesteps, scheduler.add_noise(latents, noise, timesteps)
 
 

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from styleboost import checkpoint as ckpt
-from styleboost.accelerator import make_accelerator
+from styleboost.accelerator import lr_schedule, make_accelerator
 from styleboost.aux import generate_class_images
 from styleboost.config import TrainConfig
 from styleboost.data import (
@@ -44,6 +43,7 @@ from styleboost.step import (
     image_latents,
     prediction_target,
     prior_preservation_loss,
+    sample_generators,
     sample_weights,
 )
 from styleboost.tokens import add_new_tokens, existing_token_ids
@@ -123,21 +123,35 @@ def load_models(cfg: TrainConfig):
     return models, pipe
 
 
-def load_training_sets(cfg: TrainConfig, pipe, output_dir: Path, resolution: int, main: bool):
+def load_training_sets(cfg: TrainConfig, pipe, output_dir: Path, resolution: int, accelerator):
     """StyleRef examples (each must train a token) and the Aux examples the aux mode asks for."""
     tokens = cfg.bound_tokens
     styleref = load_examples(cfg.styleref_dir, cfg.styleref_prompt, tokens, flag="--styleref_dir", needs_token=True)
     if cfg.aux_mode == "none":
+        if cfg.aux_dir:
+            notice(f"--aux_dir {cfg.aux_dir} is not used with --aux_mode none (no prior-preservation term)",
+                   main_process=accelerator.is_main_process)
         return styleref, []
+    folder = Path(cfg.aux_dir) if cfg.aux_dir else output_dir / "aux_generated"
     if cfg.aux_mode == "generated":
-        folder = Path(cfg.aux_dir) if cfg.aux_dir else output_dir / "aux_generated"
+        draw_class_images(cfg, pipe, folder, resolution, accelerator)
+    return styleref, load_examples(folder, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False)
+
+
+def draw_class_images(cfg: TrainConfig, pipe, folder: Path, resolution: int, accelerator) -> None:
+    """DreamBooth's class images, drawn once by the main process on the accelerator device (the frozen
+    model under the run's mixed precision) while the other processes wait."""
+    if accelerator.is_main_process:
+        model = Path(cfg.pretrained_model_name_or_path)
+        pipe.to(accelerator.device)
         pipe.set_progress_bar_config(disable=True)
-        generate_class_images(
-            pipe, folder, cfg.aux_prompt, cfg.num_aux_images, resolution=resolution, steps=cfg.aux_inference_steps,
-            guidance_scale=cfg.guidance_scale, seed=cfg.seed, show_progress=main,
-        )
-        return styleref, load_examples(folder, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False)
-    return styleref, load_examples(cfg.aux_dir, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False)
+        with accelerator.autocast():
+            generate_class_images(
+                pipe, folder, cfg.aux_prompt, cfg.num_aux_images, resolution=resolution,
+                steps=cfg.aux_inference_steps, guidance_scale=cfg.guidance_scale, seed=cfg.seed,
+                model=str(model.resolve()) if model.exists() else str(model),
+            )
+    accelerator.wait_for_everyone()
 
 
 def place_models(models: Models, method: Method, accelerator, weight_dtype: torch.dtype) -> None:
@@ -184,12 +198,16 @@ def make_optimizer(cfg: TrainConfig, groups: list[dict]):
         return torch.optim.AdamW(groups, foreach=True, **settings)
 
 
-def make_conditioning(cfg: TrainConfig, models: Models, method: Method, captions: list[str], dtype: torch.dtype):
-    """A captions -> UNet-conditioning function; precomputed once when the text encoder is frozen."""
+def make_conditioning(models: Models, method: Method, text_encoder, captions: list[str], dtype: torch.dtype,
+                      device: torch.device):
+    """A captions -> UNet-conditioning function; precomputed once when the text encoder is frozen.
+
+    ``text_encoder`` is the module as ``accelerator.prepare`` returned it when it is trained (its DDP
+    wrapper on several processes), so that its gradients are synchronised."""
     family = models.family
 
     def encode(batch_captions: list[str]) -> dict[str, torch.Tensor]:
-        return family.encode(family.tokenize(batch_captions), models.text_encoder)
+        return family.encode(family.tokenize(batch_captions), text_encoder, device)
 
     if method.trains_text_encoder:
         return encode
@@ -205,7 +223,6 @@ def draws_per_step(cfg: TrainConfig, accelerator) -> int:
 def build_run(cfg: TrainConfig) -> Run:
     """Set up a run: output folder, accelerator, models, data, optimizer; resume if asked."""
     from accelerate.utils import set_seed
-    from diffusers.optimization import get_scheduler
 
     output_dir = prepare_output_dir(cfg)
     cfg = dataclasses.replace(cfg, output_dir=str(output_dir))
@@ -213,7 +230,7 @@ def build_run(cfg: TrainConfig) -> Run:
     set_seed(cfg.seed)
     models, pipe = load_models(cfg)
     resolution = cfg.resolution or default_resolution(pipe)
-    styleref, aux = load_training_sets(cfg, pipe, output_dir, resolution, accelerator.is_main_process)
+    styleref, aux = load_training_sets(cfg, pipe, output_dir, resolution, accelerator)
     del pipe
     method = build_method(cfg)
     method.apply(models)
@@ -227,17 +244,12 @@ def build_run(cfg: TrainConfig) -> Run:
         cache = LatentCache(transform)
         cache.fill(styleref + aux, models.vae, device=accelerator.device, dtype=torch.float32)
     dataset = StyleBoostDataset(styleref, aux, transform, seed=cfg.seed, latent_cache=cache)
-    conditioning = make_conditioning(cfg, models, method, [e.caption for e in styleref + aux], weight_dtype)
 
     per_step = draws_per_step(cfg, accelerator)
     lr = cfg.learning_rate * (per_step if cfg.scale_lr else 1)
     optimizer = make_optimizer(cfg, method.param_groups(models, cfg, lr))
-    lr_scheduler = get_scheduler(
-        cfg.lr_scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=cfg.lr_warmup_steps * accelerator.num_processes,
-        num_training_steps=cfg.max_train_steps * accelerator.num_processes,
-    )
+    lr_scheduler = lr_schedule(cfg.lr_scheduler, optimizer, warmup_steps=cfg.lr_warmup_steps,
+                               total_steps=cfg.max_train_steps, num_processes=accelerator.num_processes)
     ckpt.register_trainable_hooks(accelerator)
     resume = ckpt.resolve_resume(output_dir, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
     start_step = resume[0] if resume else 0
@@ -251,6 +263,8 @@ def build_run(cfg: TrainConfig) -> Run:
     prepared = accelerator.prepare(*[models.module(t) for t in targets], optimizer, dataloader, lr_scheduler)
     nets = {"unet": models.unet, "text_encoder": models.text_encoder, **dict(zip(targets, prepared))}
     optimizer, dataloader, lr_scheduler = prepared[len(targets) :]
+    conditioning = make_conditioning(models, method, nets["text_encoder"], [e.caption for e in styleref + aux],
+                                     weight_dtype, accelerator.device)
     if resume:
         accelerator.load_state(str(resume[1]))
         notice(f"resumed from {resume[1]} at step {start_step}", main_process=accelerator.is_main_process)
@@ -265,19 +279,17 @@ def build_run(cfg: TrainConfig) -> Run:
 # ----------------------------------------------------------------------------- the step and the loop
 
 
-def step_generator(seed: int, step: int, micro: int, process: int) -> torch.Generator:
-    """The random stream of one micro-step: the same whether or not the run was resumed."""
-    state = np.random.SeedSequence([seed, step, micro, process]).generate_state(1)[0]
-    return torch.Generator().manual_seed(int(state))
+def compute_loss(run: Run, batch: dict) -> dict[str, torch.Tensor]:
+    """Encode images, add noise, predict, and return the prior-preservation loss terms.
 
-
-def compute_loss(run: Run, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Encode images, add noise, predict, and return the prior-preservation loss terms."""
+    Every sample's randomness comes from its own generator (``sample_generators``), keyed by its draw."""
     models, cfg = run.models, run.cfg
     parts = [batch["instance"]] + ([batch["prior"]] if "prior" in batch else [])
-    latents = torch.cat([image_latents(p, models.vae, generator, run.accelerator.device) for p in parts])
+    generators = [sample_generators(cfg.seed, batch["draws"], index) for index in range(len(parts))]
+    device = run.accelerator.device
+    latents = torch.cat([image_latents(p, models.vae, g, device) for p, g in zip(parts, generators)])
     captions = [c for p in parts for c in p["captions"]]
-    noise, timesteps, noisy = add_noise(latents, models.noise_scheduler, generator, cfg.noise_offset)
+    noise, timesteps, noisy = add_noise(latents, models.noise_scheduler, sum(generators, []), cfg.noise_offset)
     with run.accelerator.autocast():
         conditioning = run.conditioning(captions)
         pred = run.nets["unet"](noisy, timesteps, **conditioning, return_dict=False)[0]
@@ -286,11 +298,11 @@ def compute_loss(run: Run, batch: dict, generator: torch.Generator) -> dict[str,
     return prior_preservation_loss(pred, target, weights, len(parts[0]["captions"]), cfg.prior_loss_weight)
 
 
-def micro_step(run: Run, batch: dict, step: int, micro: int, params: list) -> dict[str, torch.Tensor]:
+def micro_step(run: Run, batch: dict, step: int, params: list) -> dict[str, torch.Tensor]:
     """Forward, backward and (at the end of an accumulation cycle) the optimizer step."""
     accelerator = run.accelerator
     with accelerator.accumulate(*run.trained_modules):
-        terms = compute_loss(run, batch, step_generator(run.cfg.seed, step, micro, accelerator.process_index))
+        terms = compute_loss(run, batch)
         if not torch.isfinite(terms["loss"]).item():
             raise NonFiniteLoss(step + 1)
         accelerator.backward(terms["loss"])
@@ -322,15 +334,14 @@ def end_of_step(run: Run, step: int, terms: dict[str, torch.Tensor], progress) -
 
 def train_loop(run: Run) -> None:
     """Optimise from ``start_step`` to ``max_train_steps``."""
-    step, micro = run.start_step, 0
+    step = run.start_step
     params = [p for g in run.optimizer.param_groups for p in g["params"]]
     main = run.accelerator.is_local_main_process
     with tqdm(total=run.cfg.max_train_steps, initial=step, desc="steps", disable=not main) as progress:
         for batch in run.dataloader:
-            terms = micro_step(run, batch, step, micro, params)
-            micro += 1
+            terms = micro_step(run, batch, step, params)
             if run.accelerator.sync_gradients:
-                step, micro = step + 1, 0
+                step += 1
                 end_of_step(run, step, terms, progress)
 
 

@@ -10,7 +10,7 @@ import torch
 from helpers import load_base, render
 from safetensors.torch import load_file
 
-from styleboost.train import build_run, compute_loss, step_generator, train
+from styleboost.train import build_run, compute_loss, train
 from styleboost.validation import inference_pipeline
 
 PROMPT = "a portrait of a person in sks style"
@@ -26,7 +26,7 @@ def test_lora_overfits_a_fixed_batch_and_leaves_the_base_unet_untouched(train_co
     batch = fixed_batch(run)
     losses = []
     for _ in range(30):
-        terms = compute_loss(run, batch, step_generator(0, 0, 0, 0))  # same noise and timesteps every step
+        terms = compute_loss(run, batch)  # same draws, so the same noise and timesteps every step
         run.accelerator.backward(terms["loss"])
         run.optimizer.step()
         run.optimizer.zero_grad()
@@ -68,7 +68,7 @@ def test_non_default_lora_alpha_round_trips(train_config, tiny_model_dir):
 @pytest.mark.parametrize("weight", [0.0, 2.5])
 def test_loss_is_instance_plus_weighted_prior(train_config, weight):
     run = build_run(train_config(prior_loss_weight=weight))
-    terms = compute_loss(run, fixed_batch(run), step_generator(0, 0, 0, 0))
+    terms = compute_loss(run, fixed_batch(run))
     assert terms["prior_loss"].item() > 0
     expected = terms["instance_loss"] + weight * terms["prior_loss"]
     torch.testing.assert_close(terms["loss"], expected)
@@ -76,7 +76,7 @@ def test_loss_is_instance_plus_weighted_prior(train_config, weight):
 
 def test_aux_mode_none_has_no_prior_term(train_config):
     run = build_run(train_config(aux_mode="none", aux_dir=None))
-    terms = compute_loss(run, fixed_batch(run), step_generator(0, 0, 0, 0))
+    terms = compute_loss(run, fixed_batch(run))
     assert "prior_loss" not in terms
     torch.testing.assert_close(terms["loss"], terms["instance_loss"])
 
@@ -95,7 +95,9 @@ def test_generated_aux_images_come_from_the_frozen_model_before_training(train_c
                       generator=torch.Generator().manual_seed(cfg.seed), height=32, width=32).images[0]
     from PIL import Image
 
-    assert np.array_equal(np.asarray(Image.open(files[0])), np.asarray(expected))
+    # drawn in a batch of 2 vs alone: float sums differ in the last bits, so a pixel may round one level apart
+    difference = np.abs(np.asarray(Image.open(files[0]), dtype=int) - np.asarray(expected, dtype=int))
+    assert difference.max() <= 1 and difference.mean() < 0.05
 
 
 def test_full_finetune_saves_a_pipeline_that_reproduces_outputs(train_config):
@@ -186,16 +188,16 @@ def test_cached_latents_give_the_same_loss(train_config):
     cached = build_run(train_config(center_crop=True, cache_latents=True, output_dir=str(plain.output_dir) + "-c"))
     batch_plain, batch_cached = fixed_batch(plain), fixed_batch(cached)
     assert "latent_dist" in batch_cached["instance"]
-    a = compute_loss(plain, batch_plain, step_generator(0, 0, 0, 0))["loss"]
-    b = compute_loss(cached, batch_cached, step_generator(0, 0, 0, 0))["loss"]
+    a = compute_loss(plain, batch_plain)["loss"]
+    b = compute_loss(cached, batch_cached)["loss"]
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_min_snr_weighting_changes_the_loss(train_config):
     plain = build_run(train_config())
     weighted = build_run(train_config(snr_gamma=1.0, output_dir=str(plain.output_dir) + "-snr"))
-    a = compute_loss(plain, fixed_batch(plain), step_generator(0, 0, 0, 0))["loss"]
-    b = compute_loss(weighted, fixed_batch(weighted), step_generator(0, 0, 0, 0))["loss"]
+    a = compute_loss(plain, fixed_batch(plain))["loss"]
+    b = compute_loss(weighted, fixed_batch(weighted))["loss"]
     assert b.item() < a.item()  # min(snr, 1)/snr <= 1 for every timestep
 
 
@@ -225,7 +227,7 @@ def test_text_encoder_lora_is_saved_and_reloaded(train_config, tiny_model_dir):
 def test_gradient_checkpointing_gives_the_same_gradients(train_config):
     def lora_grads(**extra):
         run = build_run(train_config(**extra))
-        terms = compute_loss(run, fixed_batch(run), step_generator(0, 0, 0, 0))
+        terms = compute_loss(run, fixed_batch(run))
         terms["loss"].backward()
         return {n: p.grad.clone() for n, p in run.models.unet.named_parameters() if p.grad is not None}
 

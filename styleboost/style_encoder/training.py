@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from styleboost.accelerator import make_accelerator
+from styleboost.accelerator import lr_schedule, make_accelerator
 from styleboost.checkpoint import resolve_resume, save_checkpoint
 from styleboost.config import _opt, build_parser, load_yaml_config
 from styleboost.errors import StyleBoostError
@@ -158,14 +158,13 @@ def read_manifest(out: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the loop
 
 
-def make_optimisation(cfg: EncoderTrainConfig, encoder: StyleEncoder):
-    """AdamW over the trainable weights and diffusers' LR schedule."""
-    from diffusers.optimization import get_scheduler
-
+def make_optimisation(cfg: EncoderTrainConfig, encoder: StyleEncoder, num_processes: int):
+    """AdamW over the trainable weights and diffusers' LR schedule, ending at max_train_steps on any
+    number of processes."""
     optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad],
                                   lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
-                              num_training_steps=cfg.max_train_steps)
+    scheduler = lr_schedule(cfg.lr_scheduler, optimizer, warmup_steps=cfg.lr_warmup_steps,
+                            total_steps=cfg.max_train_steps, num_processes=num_processes)
     return optimizer, scheduler
 
 
@@ -209,7 +208,7 @@ def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
     dataset = StyleImageDataset(splits["train"], class_names, encoder.preprocess,
                                 encoder.preprocess.train_transform(cfg.min_crop_scale, cfg.max_rotation))
     accelerator = make_accelerator(out, cfg.mixed_precision, cfg.report_to)
-    model, optimizer, scheduler = accelerator.prepare(encoder, *make_optimisation(cfg, encoder))
+    model, optimizer, scheduler = accelerator.prepare(encoder, *make_optimisation(cfg, encoder, accelerator.num_processes))
     resume = resolve_resume(out, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
     start = resume[0] if resume else 0
     if resume:
