@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from styleboost.errors import StyleBoostError
+from styleboost.notice import notice
 
 METHODS = ("lora", "full", "textual_inversion", "lora_ti")
 AUX_MODES = ("curated", "generated", "none")
@@ -100,9 +101,12 @@ class TrainConfig:
     checkpoints_total_limit: int | None = _opt(None, "Keep at most N checkpoints.")
     resume_from_checkpoint: str | None = _opt(None, "'latest' or a checkpoint folder to resume from.")
     validation_prompts: str | None = _opt(None, "Prompt file ([V] = token) for validation images.")
-    validation_steps: int | None = _opt(None, "Validate every N steps (always at the end).")
-    num_validation_images: int = _opt(2, "Images per validation prompt.")
-    validation_inference_steps: int = _opt(25, "Denoising steps of validation images.")
+    validation_steps: int | None = _opt(None, "Validate every N steps (and at the end unless --skip_final_samples).")
+    num_validation_images: int | None = _opt(None, "Images per validation prompt (default: 2; 1 when training on a CPU).")
+    validation_inference_steps: int | None = _opt(
+        None, "Denoising steps of validation images (default: 25; 10 when training on a CPU)."
+    )
+    skip_final_samples: bool = _opt(False, "Draw no validation images at the end: no samples.png, none in the model card.")
     guidance_scale: float = _opt(7.5, "Classifier-free guidance for validation and class images.")
     report_to: str = _opt("tensorboard", "Tracker: tensorboard, wandb or none.", choices=("tensorboard", "wandb", "none"))
     logging_steps: int = _opt(10, "Log losses every N steps.")
@@ -122,6 +126,20 @@ class TrainConfig:
             raise StyleBoostError("--aux_mode curated needs --aux_dir (or use --aux_mode generated|none)")
         if self.prior_loss_weight < 0:
             raise StyleBoostError("--prior_loss_weight must not be negative")
+        self._check_validation_settings()
+
+    def _check_validation_settings(self) -> None:
+        """Validation image counts and steps: at least 1; a notice where none would be drawn."""
+        if self.num_validation_images is not None and self.num_validation_images < 1:
+            raise StyleBoostError("--num_validation_images must be at least 1 (--skip_final_samples draws none at the end)")
+        if self.validation_inference_steps is not None and self.validation_inference_steps < 1:
+            raise StyleBoostError("--validation_inference_steps must be at least 1")
+        if self.skip_final_samples and not self.validation_steps:
+            unused = [f"--{n}" for n in ("num_validation_images", "validation_inference_steps", "validation_prompts")
+                      if getattr(self, n) is not None]
+            if unused:
+                notice(f"{', '.join(unused)} appl{'y' if len(unused) > 1 else 'ies'} to nothing: "
+                       "--skip_final_samples and no --validation_steps")
 
     @property
     def bound_tokens(self) -> list[str]:
