@@ -29,11 +29,32 @@ def make_accelerator(output_dir: Path, mixed_precision: str | None, report_to: s
         notice(f"{package} is not installed; logging to no tracker (pip install {package})")
         report_to = "none"
     return Accelerator(
+        cpu=launched_without_gpu(),
         gradient_accumulation_steps=gradient_accumulation_steps,
         mixed_precision=mixed_precision,
         log_with=None if report_to == "none" else report_to,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
     )
+
+
+def launched_without_gpu() -> bool:
+    """Several processes (``accelerate launch --multi_gpu`` or torchrun) on a machine with no accelerator.
+
+    accelerate then leaves every process on its own (``DistributedType.NO``: N unsynchronised copies of the
+    run writing the same files); asking for the CPU makes it join them with the gloo backend instead.
+    """
+    import os
+
+    import torch
+    from accelerate.utils import is_mlu_available, is_npu_available, is_xpu_available
+
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return False
+    if torch.cuda.is_available() or is_xpu_available() or is_npu_available() or is_mlu_available():
+        return False
+    notice(f"no GPU: the {os.environ['WORLD_SIZE']} processes train on the CPU, joined by the gloo backend",
+           main_process=os.environ.get("RANK", "0") == "0")
+    return True
 
 
 def lr_schedule(name: str, optimizer, *, warmup_steps: int, total_steps: int, num_processes: int):

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from styleboost.atomic import save_image_atomic, write_json_atomic, write_text_atomic
 from styleboost.data import IMAGE_SUFFIXES
 from styleboost.errors import StyleBoostError
+from styleboost.notice import notice
 
 SETTINGS_FILE = "class_images.json"
 
@@ -70,6 +71,8 @@ def generate_class_images(
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / SETTINGS_FILE, settings)
     missing = [i for i in range(count) if not (folder / f"class_{i:04d}.png").exists()]
+    if missing:
+        notice(f"drawing {len(missing)} class images of {prompt!r} on {pipe.device} into {folder}")
     with tqdm(total=len(missing), desc="class images", unit="img", disable=not show_progress) as bar:
         for start in range(0, len(missing), batch_size):
             indices = missing[start : start + batch_size]
