@@ -255,3 +255,29 @@ def test_missing_gpu_extras_fall_back_with_a_notice(train_config, capsys):
     err = capsys.readouterr().err
     assert "bitsandbytes is not installed" in err and "xformers unavailable" in err
     assert isinstance(run.optimizer.optimizer, torch.optim.AdamW)
+
+
+def test_aux_dir_without_a_prior_term_is_announced(train_config, capsys):
+    run = build_run(train_config(aux_mode="none"))  # the fixture's aux_dir stays set
+    assert run.aux == []
+    assert "is not used with --aux_mode none" in capsys.readouterr().err
+
+
+def test_generated_mode_refuses_a_folder_of_other_images(train_config, style_dirs):
+    from styleboost.errors import StyleBoostError
+
+    with pytest.raises(StyleBoostError, match="did not generate"):
+        build_run(train_config(aux_mode="generated", aux_dir=style_dirs[1], num_aux_images=2, aux_inference_steps=1))
+
+
+def test_generated_class_images_are_reused_only_with_the_same_settings(train_config, tmp_path):
+    from styleboost.errors import StyleBoostError
+
+    cache = tmp_path / "class-images"
+    settings = dict(aux_mode="generated", aux_dir=str(cache), num_aux_images=2, aux_inference_steps=1)
+    build_run(train_config(**settings))
+    drawn = {p.name: p.read_bytes() for p in cache.glob("*.png")}
+    again = build_run(train_config(**settings, output_dir=str(tmp_path / "second")))
+    assert len(again.aux) == 2 and {p.name: p.read_bytes() for p in cache.glob("*.png")} == drawn
+    with pytest.raises(StyleBoostError, match="aux_prompt|prompt="):
+        build_run(train_config(**settings, aux_prompt="a photo of a dog", output_dir=str(tmp_path / "third")))
