@@ -39,6 +39,10 @@ class TrainConfig:
         None, "Hub id, local diffusers folder or one .safetensors checkpoint (default: the tiny local model)."
     )
     allow_pickle: bool = _opt(False, "Allow loading pickle (.ckpt/.bin) checkpoints; they can run code.")
+    single_file_config: str | None = _opt(
+        None, "For a single-file checkpoint: a local diffusers pipeline folder (or hub id) whose component configs "
+        "describe its architecture; needed offline (default: diffusers fetches a matching one from the hub)."
+    )
     # data
     styleref_dir: str | None = _opt(
         None, "Folder of StyleRef images; a same-name .txt is an image's caption (default: a generated toy style)."

@@ -91,6 +91,7 @@ class GenerateConfig:
     device: str | None = None  # None: cuda if available, else cpu
     overwrite: bool = False
     allow_pickle: bool = False  # for the base model only
+    model_config: str | None = None  # a single-file --model's architecture: a diffusers folder or hub id
     progress: bool = True
 
     def validate(self) -> None:
@@ -237,7 +238,8 @@ def load_lora(pipe, path: str) -> None:
 def load_generation_pipeline(config: GenerateConfig, embeddings: dict[str, torch.Tensor] | None = None):
     """The base model with the LoRA and embeddings of ``config``, on its device, progress bar off."""
     device = pick_device(config.device)
-    pipe = load_pipeline(config.model, torch_dtype=pick_dtype(config.fp16, device), allow_pickle=config.allow_pickle)
+    pipe = load_pipeline(config.model, torch_dtype=pick_dtype(config.fp16, device), allow_pickle=config.allow_pickle,
+                         single_file_config=config.model_config, config_flag="--model-config")
     if config.lora:
         load_lora(pipe, config.lora)
     if embeddings:
@@ -548,6 +550,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--device", help="cuda, cuda:1, cpu, mps... (default: cuda if available).")
     add("--overwrite", action="store_true", help="Make images that already exist in --out again.")
     add("--allow-pickle", action="store_true", help="Allow a pickle (.ckpt) base model; it can run code.")
+    add("--model-config", help="For a single-file --model: a local diffusers pipeline folder (or hub id) whose "
+        "component configs describe its architecture; needed offline (default: fetched from the hub).")
     add("--no-progress", dest="progress", action="store_false", help="No progress bar.")
     parser.set_defaults(func=run)
 

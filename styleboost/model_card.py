@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from styleboost.export import EMBEDDINGS_FILE, LORA_FILE
+from styleboost.export import EMBEDDINGS_DIR, EMBEDDINGS_FILE, LORA_FILE, embedding_file_names
 
 
 def usage_snippet(run, written: list[Path]) -> str:
@@ -17,12 +17,9 @@ def usage_snippet(run, written: list[Path]) -> str:
         lines.append(f'pipe = StableDiffusionPipeline.from_pretrained("{base}")')
     if LORA_FILE in names:
         lines.append(f'pipe.load_lora_weights("{run.output_dir}")')
-    if EMBEDDINGS_FILE in names and "model_index.json" not in names:
-        lines += [
-            "from safetensors.torch import load_file",
-            f'embeds = load_file("{run.output_dir}/{EMBEDDINGS_FILE}")',
-            "pipe.load_textual_inversion(list(embeds.values()), token=list(embeds.keys()))",
-        ]
+    if EMBEDDINGS_FILE in names and "model_index.json" not in names:  # one webui-format file per token
+        for token, name in embedding_file_names(run.models.tokens).items():
+            lines.append(f'pipe.load_textual_inversion("{run.output_dir}/{EMBEDDINGS_DIR}/{name}", token="{token}")')
     lines += [f'image = pipe("a portrait of a woman in {run.models.tokens[0]} style").images[0]', "```"]
     return "\n".join(lines)
 

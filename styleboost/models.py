@@ -1,7 +1,9 @@
 """Loading base pipelines from a hub id, a local diffusers folder or one checkpoint file.
 
 Every loader takes a local path as well as a hub id. Pickle checkpoints (.ckpt, .bin, .pt) are
-refused unless the caller opts in, because loading them can run arbitrary code.
+refused unless the caller opts in, because loading them can run arbitrary code. A single checkpoint file
+holds weights only; diffusers builds the pipeline from the component configs of a reference pipeline,
+fetched from the hub unless a local folder (or hub id) is given as its config.
 """
 
 from __future__ import annotations
@@ -41,22 +43,59 @@ def resolve_model_source(name_or_path: str, *, allow_pickle: bool = False) -> tu
     raise StyleBoostError(f"model not found: {name_or_path} (not a local folder, file or hub id)")
 
 
+def dtype_kwargs(dtype: torch.dtype | None) -> dict[str, torch.dtype]:
+    """The dtype keyword of diffusers' ``from_pretrained``/``from_single_file``: ``dtype`` from diffusers 0.40
+    (where ``torch_dtype`` became deprecated and warns), ``torch_dtype`` before it."""
+    if dtype is None:
+        return {}
+    import diffusers
+    from packaging.version import Version
+
+    return {"dtype" if Version(diffusers.__version__).release >= (0, 40) else "torch_dtype": dtype}
+
+
+def single_file_config_source(config: str, *, flag: str) -> str:
+    """Check the ``config`` of a single-file checkpoint: a local diffusers pipeline folder or a hub id."""
+    try:
+        kind, source = resolve_model_source(config)
+    except StyleBoostError as err:
+        raise StyleBoostError(f"{flag}: {err}") from None
+    if kind == "single_file":
+        raise StyleBoostError(f"{flag} {config}: expected a diffusers pipeline folder or hub id, not a checkpoint file")
+    return source
+
+
 def load_pipeline(
     name_or_path: str,
     *,
     torch_dtype: torch.dtype | None = None,
     allow_pickle: bool = False,
     pipeline_class: Any = None,
+    single_file_config: str | None = None,
+    config_flag: str = "--single_file_config",
 ):
-    """Load a text-to-image pipeline without its safety checker, whatever form the model is in."""
+    """Load a text-to-image pipeline without its safety checker, whatever form the model is in.
+
+    ``single_file_config`` (used for a single checkpoint file only) is the pipeline folder or hub id whose
+    component configs describe the checkpoint; ``config_flag`` is the setting's name in error messages."""
     from diffusers import DiffusionPipeline, StableDiffusionPipeline
+    from huggingface_hub.utils import LocalEntryNotFoundError
 
     kind, source = resolve_model_source(name_or_path, allow_pickle=allow_pickle)
-    kwargs: dict[str, Any] = {"torch_dtype": torch_dtype} if torch_dtype is not None else {}
+    kwargs: dict[str, Any] = dtype_kwargs(torch_dtype)
     try:
         if kind == "single_file":
             cls = pipeline_class or StableDiffusionPipeline
-            return cls.from_single_file(source, **kwargs)
+            if single_file_config is None:
+                try:
+                    return cls.from_single_file(source, **kwargs)
+                except LocalEntryNotFoundError:  # offline, or the hub could not be reached
+                    raise StyleBoostError(
+                        f"{source}: the hub cannot be reached for the configs of this checkpoint's architecture; "
+                        f"pass {config_flag} with a local diffusers pipeline folder of the same architecture"
+                    ) from None
+            config = single_file_config_source(single_file_config, flag=config_flag)
+            return cls.from_single_file(source, config=config, **kwargs)
         cls = pipeline_class or DiffusionPipeline
         index = _read_model_index(source) if kind == "folder" else {}
         if "safety_checker" in index or kind == "hub":

@@ -2,7 +2,8 @@
 
 Tests, benchmarks and the embedded default all load models through ``from_pretrained``
 exactly as a user does; this module builds the folder they load. The tokenizer is the real
-CLIP BPE tokenizer, written from the vocabulary file that ``open_clip`` ships.
+CLIP BPE tokenizer, written from the vocabulary file that ``open_clip`` ships. ``save_original_checkpoint``
+writes such a folder as one original-layout (CompVis/LDM) checkpoint, the file webui users have.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -137,6 +139,110 @@ def save_tiny_pipeline(
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+# ----------------------------------------------------------------------------- original (CompVis/LDM) layout
+# diffusers reads original-layout checkpoints (``from_single_file``) but ships no writer; its repository's
+# scripts/convert_diffusers_to_original_stable_diffusion.py hard-codes SD 1.5's block counts. This writer reads
+# the block layout from the component configs instead, so it also covers the tiny pipeline, and it reuses the
+# fixed-name table diffusers' own reader uses (``DIFFUSERS_TO_LDM_MAPPING``).
+
+_LDM_UNET_RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
+                    "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
+_LDM_VAE_RESNET = {"conv_shortcut": "nin_shortcut"}
+_LDM_VAE_ATTENTION = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
+_BLOCK_KEY = re.compile(r"(down|up)_blocks\.(\d+)\.(resnets|attentions|downsamplers|upsamplers)\.(\d+)\.(.+)")
+_MID_KEY = re.compile(r"mid_block\.(resnets|attentions)\.(\d+)\.(.+)")
+
+
+def _rename_head(rest: str, names: dict[str, str]) -> str:
+    """``rest`` with its leading module name (one or two dotted parts) replaced through ``names``."""
+    for head, new in names.items():
+        if rest.startswith(head + "."):
+            return new + rest[len(head):]
+    return rest
+
+
+def _ldm_unet_key(key: str, config: dict) -> str:
+    """The original name of a diffusers ``UNet2DConditionModel`` weight (SD 1.x/2.x layout)."""
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
+
+    fixed = DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"]
+    if key in fixed:
+        return fixed[key]
+    per_block = int(config["layers_per_block"]) + 1  # down: resnets + downsampler slot; up: resnets
+    if match := _BLOCK_KEY.fullmatch(key):
+        side, block, kind, index, rest = match[1], int(match[2]), match[3], int(match[4]), match[5]
+        if kind == "downsamplers":
+            return f"input_blocks.{(block + 1) * per_block}.0.op.{rest.removeprefix('conv.')}"
+        if kind == "upsamplers":
+            slot = 2 if "CrossAttn" in config["up_block_types"][block] else 1
+            return f"output_blocks.{block * per_block + per_block - 1}.{slot}.{rest}"
+        layer = 1 + block * per_block + index if side == "down" else block * per_block + index
+        blocks = "input_blocks" if side == "down" else "output_blocks"
+        if kind == "resnets":
+            return f"{blocks}.{layer}.0.{_rename_head(rest, _LDM_UNET_RESNET)}"
+        return f"{blocks}.{layer}.1.{rest}"
+    if match := _MID_KEY.fullmatch(key):
+        kind, index, rest = match[1], int(match[2]), match[3]
+        if kind == "resnets":
+            return f"middle_block.{2 * index}.{_rename_head(rest, _LDM_UNET_RESNET)}"
+        return f"middle_block.1.{rest}"
+    raise ValueError(f"no original-layout name for UNet weight {key!r}")
+
+
+def _ldm_vae_weight(key: str, value: torch.Tensor, config: dict) -> tuple[str, torch.Tensor]:
+    """The original name of an ``AutoencoderKL`` weight; attention projections become 1x1 convolutions."""
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
+
+    fixed = DIFFUSERS_TO_LDM_MAPPING["vae"]
+    if key in fixed:
+        return fixed[key], value
+    part, _, inner = key.partition(".")
+    if match := _BLOCK_KEY.fullmatch(inner):
+        side, block, kind, index, rest = match[1], int(match[2]), match[3], int(match[4]), match[5]
+        if side == "up":  # the original decoder numbers its up blocks from the lowest resolution
+            block = len(config["up_block_types"]) - 1 - block
+        if kind == "resnets":
+            return f"{part}.{side}.{block}.block.{index}.{_rename_head(rest, _LDM_VAE_RESNET)}", value
+        return f"{part}.{side}.{block}.{side}sample.{rest}", value
+    if match := _MID_KEY.fullmatch(inner):
+        kind, index, rest = match[1], int(match[2]), match[3]
+        if kind == "resnets":
+            return f"{part}.mid.block_{index + 1}.{_rename_head(rest, _LDM_VAE_RESNET)}", value
+        renamed = _rename_head(rest, _LDM_VAE_ATTENTION)
+        if value.ndim == 2:  # Linear (out, in) -> Conv2d (out, in, 1, 1)
+            value = value[:, :, None, None]
+        return f"{part}.mid.attn_{index + 1}.{renamed}", value
+    raise ValueError(f"no original-layout name for VAE weight {key!r}")
+
+
+def original_checkpoint_state(pipe) -> dict[str, torch.Tensor]:
+    """A Stable Diffusion 1.x/2.x pipeline's UNet, VAE and CLIP text encoder in original (CompVis/LDM) key names:
+    ``model.diffusion_model.*``, ``first_stage_model.*``, ``cond_stage_model.transformer.*``."""
+    state = {f"model.diffusion_model.{_ldm_unet_key(k, pipe.unet.config)}": v
+             for k, v in pipe.unet.state_dict().items()}
+    for key, value in pipe.vae.state_dict().items():
+        name, value = _ldm_vae_weight(key, value, pipe.vae.config)
+        state[f"first_stage_model.{name}"] = value
+    for key, value in pipe.text_encoder.state_dict().items():
+        # transformers >= 5.6 flattened CLIPTextModel; the original layout keeps its ``text_model.`` level
+        inner = key if key.startswith("text_model.") else f"text_model.{key}"
+        state[f"cond_stage_model.transformer.{inner}"] = value
+    return {k: v.detach().contiguous() for k, v in state.items()}
+
+
+def save_original_checkpoint(pipeline_folder: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Write the diffusers pipeline in ``pipeline_folder`` as one original-layout ``.safetensors`` checkpoint,
+    the kind webui and ComfyUI load and ``StableDiffusionPipeline.from_single_file`` reads back."""
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import save_file
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(pipeline_folder))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(original_checkpoint_state(pipe), str(path))
+    return path
 
 
 def default_cache_dir() -> Path:

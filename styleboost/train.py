@@ -100,7 +100,8 @@ def load_models(cfg: TrainConfig):
 
     # fp32 master weights whatever the checkpoint's dtype (an fp16 checkpoint would otherwise load half in
     # transformers); place_models casts the frozen parts to the mixed-precision dtype afterwards
-    pipe = load_pipeline(cfg.pretrained_model_name_or_path, torch_dtype=torch.float32, allow_pickle=cfg.allow_pickle)
+    pipe = load_pipeline(cfg.pretrained_model_name_or_path, torch_dtype=torch.float32, allow_pickle=cfg.allow_pickle,
+                         single_file_config=cfg.single_file_config)
     family = family_for(pipe)
     tokens = cfg.bound_tokens
     if cfg.new_token:
@@ -355,9 +356,10 @@ def finish(run: Run) -> list[Path]:
     grid = run_validation(run, run.cfg.max_train_steps, final=True)
     written: list[Path] = []
     if accelerator.is_main_process:
-        from styleboost.export import export_weights
+        from styleboost.export import export_weights, training_info
 
-        written = export_weights(run.models, run.method, run.output_dir, kohya=run.cfg.export_kohya)
+        written = export_weights(run.models, run.method, run.output_dir, kohya=run.cfg.export_kohya,
+                                 info=training_info(run))
         write_model_card(run, grid, written)
         last = run.history[-1] if run.history else {}
         update_manifest(run.output_dir, status="finished", final_step=run.cfg.max_train_steps,
