@@ -40,6 +40,7 @@ from styleboost.metrics.features import Scoring, compute_features
 from styleboost.metrics.fid_kid import frechet_distance, kernel_distance
 from styleboost.metrics.image_sets import ImageSet, read_run, read_styleref
 from styleboost.metrics.scores import clip_score, mean_distance_within_groups, similarity_to_set
+from styleboost.notice import notice
 from styleboost.style_encoder import DEFAULT_ENCODER, create_style_encoder
 
 REPORT_FILES = ("report.json", "report.md", "report.html")
@@ -193,6 +194,9 @@ def scoring_of(config: EvaluateConfig) -> Scoring:
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     workers = config.workers if config.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
     fp16 = device.startswith("cuda") if config.fp16 is None else config.fp16
+    if fp16 and not device.startswith("cuda"):  # compute_features autocasts on CUDA only
+        notice(f"--fp16 autocast needs a CUDA device; scoring in fp32 on {device}")
+        fp16 = False
     return Scoring(config.image_size, config.batch_size, workers, device, fp16, config.progress)
 
 

@@ -12,7 +12,6 @@ from typing import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
@@ -22,10 +21,8 @@ from styleboost.errors import StyleBoostError
 
 def decode_square(path: Path, size: int) -> torch.Tensor:
     """``(3, size, size)`` uint8: the image decoded as RGB, shorter side resized to ``size``, centre-cropped."""
-    try:
-        pixels = decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
-    except RuntimeError:  # formats torchvision cannot decode (e.g. BMP) go through PIL
-        pixels = TF.pil_to_tensor(open_rgb(path))
+    # PIL, not torchvision.io (deprecated since torchvision 0.29): the same libjpeg/libpng pixels, every format
+    pixels = TF.pil_to_tensor(open_rgb(path))
     if min(pixels.shape[-2:]) != size:
         pixels = TF.resize(pixels, size, interpolation=InterpolationMode.BILINEAR, antialias=True)
     return TF.center_crop(pixels, [size, size])
@@ -44,7 +41,7 @@ class SquareImages(Dataset):
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
         try:
             return index, decode_square(self.paths[index], self.size)
-        except (OSError, RuntimeError, ValueError, StyleBoostError):
+        except (OSError, RuntimeError, ValueError, SyntaxError, StyleBoostError):  # PIL raises SyntaxError too
             return index, torch.empty(0, dtype=torch.uint8)
 
 
