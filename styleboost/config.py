@@ -70,6 +70,9 @@ class TrainConfig:
     # optimisation
     learning_rate: float = _opt(1e-4, "Learning rate.")
     text_encoder_lr: float | None = _opt(None, "Learning rate of text-encoder parameters (default: --learning_rate).")
+    embedding_lr: float | None = _opt(
+        None, "Learning rate of the new token embeddings of textual_inversion and lora_ti (default: --learning_rate)."
+    )
     scale_lr: bool = _opt(False, "Multiply the LR by batch size x accumulation x processes.")
     lr_scheduler: str = _opt("constant", "diffusers LR schedule: constant, linear, cosine, constant_with_warmup...")
     lr_warmup_steps: int = _opt(0, "Warm-up steps of the LR schedule.")
@@ -117,7 +120,8 @@ class TrainConfig:
     export_kohya: bool = _opt(False, "Also write the LoRA in kohya/webui key format.")
 
     def validate(self) -> None:
-        """Reject settings that cannot work, with one line naming the flag."""
+        """Reject settings that cannot work, with one line naming the flag; a notice for one that is
+        overridden or unused."""
         if self.resolution is not None and (self.resolution <= 0 or self.resolution % 8):
             raise StyleBoostError(f"--resolution {self.resolution} is not a positive multiple of 8")
         if self.max_train_steps < 1:
@@ -130,6 +134,16 @@ class TrainConfig:
             raise StyleBoostError("--aux_mode curated needs --aux_dir (or use --aux_mode generated|none)")
         if self.prior_loss_weight < 0:
             raise StyleBoostError("--prior_loss_weight must not be negative")
+        if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
+            raise StyleBoostError(
+                f"--checkpoints_total_limit {self.checkpoints_total_limit} would keep no checkpoint: give at least 1, "
+                "or leave it unset to keep every checkpoint"
+            )
+        self._check_method_settings()
+        if self.cache_latents and not self.center_crop:
+            flips = "; random flips are kept" if self.random_flip else ""
+            notice("--cache_latents encodes each image once from a center crop, so there are no random crops "
+                   f"(pass --center_crop to make that explicit){flips}")
         self._check_validation_settings()
 
     def _check_validation_settings(self) -> None:
@@ -144,6 +158,29 @@ class TrainConfig:
             if unused:
                 notice(f"{', '.join(unused)} appl{'y' if len(unused) > 1 else 'ies'} to nothing: "
                        "--skip_final_samples and no --validation_steps")
+
+    def _check_method_settings(self) -> None:
+        """Settings only some methods use: an error where one cannot apply, a notice where one goes unused."""
+        from styleboost.methods import TokenEmbeddingPart, build_method
+
+        method = build_method(self)
+        embeddings = any(isinstance(p, TokenEmbeddingPart) for p in method.parts)
+        text_encoder_weights = any(p.target == "text_encoder" and not isinstance(p, TokenEmbeddingPart)
+                                   for p in method.parts)
+        if self.train_text_encoder and not text_encoder_weights:
+            raise StyleBoostError(
+                f"--train_text_encoder does not apply to --method {self.method}, which trains only the new token "
+                "embeddings; drop it, or use --method lora_ti to add text-encoder LoRA"
+            )
+        if self.export_kohya and not method.lora_parts():
+            raise StyleBoostError(
+                f"--export_kohya writes a LoRA, but --method {self.method} trains none; drop --export_kohya"
+            )
+        if self.text_encoder_lr is not None and not text_encoder_weights:
+            hint = "; token embeddings use --embedding_lr" if embeddings else ""
+            notice(f"--text_encoder_lr is unused: no text-encoder weights are trained (no --train_text_encoder){hint}")
+        if self.embedding_lr is not None and not embeddings:
+            notice(f"--embedding_lr is unused: --method {self.method} trains no token embeddings")
 
     @property
     def bound_tokens(self) -> list[str]:

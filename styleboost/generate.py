@@ -29,6 +29,7 @@ import torch
 
 from styleboost.atomic import save_image_atomic, write_text_atomic
 from styleboost.cli import dataclass_from_args, flag_adder
+from styleboost.data import file_sha256
 from styleboost.errors import StyleBoostError, first_line
 from styleboost.export import (
     EMBEDDINGS_FILE,
@@ -60,10 +61,11 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "unipc": ("UniPCMultistepScheduler", {}),
 }
 
-# Record keys that decide an image's pixels; an existing image must match them to be skipped.
+# Record keys that decide an image's pixels; an existing image must match them to be skipped. LoRA and
+# embeddings are recorded by path and by the SHA-256 of the file (retrained weights at the same path differ).
 _SETTING_KEYS = (
-    "prompt", "negative_prompt", "seed", "model", "lora", "lora_scale", "embeddings",
-    "steps", "guidance", "height", "width",
+    "prompt", "negative_prompt", "seed", "model", "scheduler", "lora", "lora_sha256", "lora_scale", "embeddings",
+    "embeddings_sha256", "steps", "guidance", "height", "width",
 )
 
 
@@ -226,6 +228,21 @@ def set_scheduler(pipe, name: str | None) -> str:
     return type(pipe.scheduler).__name__
 
 
+def scheduler_name(config: GenerateConfig, pipe=None) -> str | None:
+    """The scheduler as records name it: the --scheduler name, else the class of the model's own, read from the
+    loaded ``pipe`` or, before loading, from a model folder's model_index.json (None: known once loaded)."""
+    if config.scheduler is not None:
+        return config.scheduler
+    if pipe is not None:
+        return type(pipe.scheduler).__name__
+    try:
+        index = json.loads((Path(config.model).expanduser() / "model_index.json").read_text())
+    except (OSError, ValueError):  # a checkpoint file or a hub id
+        return None
+    entry = index.get("scheduler") if isinstance(index, dict) else None  # [library, class name]
+    return entry[1] if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], str) else None
+
+
 def load_lora(pipe, path: str) -> None:
     """Load LoRA weights (UNet and, when trained, text encoder) into the pipeline."""
     weights = find_lora_weights(path)
@@ -267,10 +284,13 @@ def plan_jobs(config: GenerateConfig, prompt_sets: list[PromptSet], tokens: list
 
 def base_settings(config: GenerateConfig, tokens: list[str], embeddings_file: Path | None) -> dict[str, Any]:
     """The record fields shared by every image of the run (scheduler is added once it is known)."""
+    lora_file = find_lora_weights(config.lora) if config.lora else None
     return {
         "model": _source_name(config.model),
         "lora": _source_name(config.lora),
+        "lora_sha256": file_sha256(lora_file) if lora_file else None,
         "embeddings": _source_name(str(embeddings_file)) if embeddings_file else None,
+        "embeddings_sha256": file_sha256(embeddings_file) if embeddings_file else None,
         "tokens": tokens,
         "negative_prompt": fill_placeholders(config.negative_prompt or "", tokens, source="--negative-prompt"),
         "steps": config.steps,
@@ -402,10 +422,15 @@ def generate_images(config: GenerateConfig) -> list[dict[str, Any]]:
     settings = base_settings(config, tokens, embeddings_file)
     jobs = plan_jobs(config, prompt_sets, tokens)
     out = Path(config.out)
+    pipe = None
+    settings["scheduler"] = scheduler_name(config)
+    if settings["scheduler"] is None and not config.overwrite and any((out / job.file).is_file() for job in jobs):
+        pipe = load_generation_pipeline(config, embeddings)  # to check existing images against its scheduler
+        settings["scheduler"] = scheduler_name(config, pipe)
     done, todo = _split_done(out, jobs, settings, config)
     records = dict(done)
     if todo:
-        records.update(_run_jobs(config, out, todo, settings, embeddings))
+        records.update(_run_jobs(config, out, todo, settings, embeddings, pipe))
     _write_grids(out, jobs, changed={job.file for job in todo})
     _write_run_line(out, config, settings, generated=len(todo), skipped=len(done))
     return [records[job.file] for job in jobs]
@@ -439,12 +464,14 @@ def _split_done(out: Path, jobs: list[ImageJob], settings: dict[str, Any], confi
     return done, todo
 
 
-def _run_jobs(config: GenerateConfig, out: Path, todo: list[ImageJob], settings: dict[str, Any], embeddings):
-    """Load the model and make the missing images, batch by batch, recording each as it is saved."""
+def _run_jobs(config: GenerateConfig, out: Path, todo: list[ImageJob], settings: dict[str, Any], embeddings,
+              pipe=None):
+    """Load the model (unless given) and make the missing images, batch by batch, recording each as it is saved."""
     from tqdm.auto import tqdm
 
-    pipe = load_generation_pipeline(config, embeddings)
-    settings = {**settings, "scheduler": config.scheduler or type(pipe.scheduler).__name__}
+    if pipe is None:
+        pipe = load_generation_pipeline(config, embeddings)
+    settings = {**settings, "scheduler": scheduler_name(config, pipe)}
     height = config.height or default_resolution(pipe)
     width = config.width or default_resolution(pipe)
     out.mkdir(parents=True, exist_ok=True)
