@@ -235,7 +235,13 @@ def load_embeddings(pipe, embeddings: dict[str, torch.Tensor]) -> None:
 
 
 def save_pipeline(models: Models, output_dir: Path) -> Path:
-    """The whole fine-tuned pipeline as a diffusers folder."""
+    """The whole fine-tuned pipeline as a diffusers folder, every part in fp32.
+
+    Frozen parts were cast to the mixed-precision dtype for training; saved so, transformers would load
+    the text encoder in bf16/fp16 while diffusers loads the UNet in fp32, and plain ``from_pretrained``
+    + ``pipe(prompt)`` would fail on the dtype mismatch. The run is over, so the casts are in place."""
+    for module in (models.vae, models.text_encoder, models.unet):
+        module.to(torch.float32)
     pipe = models.pipeline_class(
         vae=models.vae,
         text_encoder=models.text_encoder,

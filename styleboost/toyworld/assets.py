@@ -48,7 +48,7 @@ def _present(path: Path, what: str) -> Path:
 
 
 def pipeline_path() -> Path:
-    """The pre-trained toy Stable Diffusion pipeline folder (diffusers format, fp16 safetensors)."""
+    """The pre-trained toy Stable Diffusion pipeline folder (diffusers format, fp32 safetensors)."""
     return _present(pretrained_dir() / "pipeline", "pipeline")
 
 

@@ -1,7 +1,7 @@
 """Pre-train the toy world's models from a seed: VAE, text encoder + UNet, open_clip model, style encoder.
 
 One job: ``pretrain(config)`` reproduces every shipped toy-world model and writes them in the formats
-users load: a diffusers ``StableDiffusionPipeline`` folder (fp16 safetensors), an open_clip
+users load: a diffusers ``StableDiffusionPipeline`` folder (fp32 safetensors), an open_clip
 ``local-dir`` folder and a style-encoder folder, plus ``pretrain.json`` (settings, stage timings,
 sizes and the quality bar of ``styleboost.toyworld.quality``) and sample grids.
 
@@ -20,7 +20,6 @@ from ``styleboost.step``, open_clip's ``ClipLoss``, and the style-encoder traine
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import shutil
@@ -32,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from styleboost.atomic import write_bytes_atomic
 from styleboost.config import _opt
@@ -207,7 +207,7 @@ def train_denoiser(cfg: PretrainConfig, arch: dict, tokenizer, latent_params: to
 
 def continue_denoiser(cfg: PretrainConfig, text_encoder, unet, tokenizer, latent_params: torch.Tensor,
                       captions: list[str], scaling_factor: float):
-    """A second phase from the saved (fp16) weights: constant lower learning rate, noise offset, its own EMA."""
+    """A second phase from the saved weights: constant lower learning rate, noise offset, its own EMA."""
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
 
@@ -272,13 +272,15 @@ def denoiser_loop(cfg: PretrainConfig, text_encoder, unet, tokenizer, latent_par
 
 
 def save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet, phases: dict[str, int] | None = None) -> Path:
-    """A diffusers ``StableDiffusionPipeline`` folder in fp16 safetensors (DPM-Solver++ for sampling)."""
+    """A diffusers ``StableDiffusionPipeline`` folder in fp32 safetensors (DPM-Solver++ for sampling).
+
+    fp32, not fp16: transformers loads a text encoder in the dtype it was saved in while diffusers loads
+    the UNet in fp32, so an fp16 folder failed in plain ``from_pretrained(folder)`` + ``pipe(prompt)``."""
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
     scheduler = DPMSolverMultistepScheduler(**archs.sd_scheduler_config())
-    halves = {name: copy.deepcopy(module).half() for name, module in
-              (("vae", vae), ("text_encoder", text_encoder), ("unet", unet))}
-    pipe = StableDiffusionPipeline(**halves, tokenizer=tokenizer, scheduler=scheduler,
+    parts = {"vae": vae.float(), "text_encoder": text_encoder.float(), "unet": unet.float()}
+    pipe = StableDiffusionPipeline(**parts, tokenizer=tokenizer, scheduler=scheduler,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
     def write(tmp: Path) -> None:
@@ -443,7 +445,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
     summary: dict[str, Any] = {"config": asdict(cfg), "world": world.as_dict(), "architectures": arch, "stages": {},
                                "reused_stages": []}
     started = time.time()
-    world_file, vae_dir, latents_file = work / "world.npz", work / "vae", work / "latents.pt"
+    world_file, vae_dir, latents_file = work / "world.npz", work / "vae", work / "latents.safetensors"
 
     def draw_world() -> None:
         samples = render_world(world, cfg.workers)
@@ -463,11 +465,14 @@ def pretrain(cfg: PretrainConfig) -> Path:
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(vae_dir).to(cfg.device).eval()
-    run_stage(summary, work, "encode", latents_file.exists,
-              lambda: publish(latents_file, lambda tmp: torch.save(encode_world(vae, pixels, cfg.device), tmp)))
+    def encode_stage() -> None:
+        latents = encode_world(vae, pixels, cfg.device).contiguous()
+        publish(latents_file, lambda tmp: save_file({"latents": latents}, str(tmp)))
+
+    run_stage(summary, work, "encode", latents_file.exists, encode_stage)
 
     def denoiser_stage() -> None:
-        text_encoder, unet = train_denoiser(cfg, arch, tokenizer, torch.load(latents_file), captions,
+        text_encoder, unet = train_denoiser(cfg, arch, tokenizer, load_file(str(latents_file))["latents"], captions,
                                             vae.config.scaling_factor)
         save_pipeline(out / PIPELINE_DIR, vae.cpu(), text_encoder.cpu(), tokenizer, unet.cpu())
 
@@ -477,7 +482,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
         from diffusers import StableDiffusionPipeline
 
         pipe = StableDiffusionPipeline.from_pretrained(out / PIPELINE_DIR, dtype=torch.float32)
-        text_encoder, unet = continue_denoiser(cfg, pipe.text_encoder, pipe.unet, pipe.tokenizer, torch.load(latents_file),
+        text_encoder, unet = continue_denoiser(cfg, pipe.text_encoder, pipe.unet, pipe.tokenizer, load_file(str(latents_file))["latents"],
                                                captions, pipe.vae.config.scaling_factor)
         save_pipeline(out / PIPELINE_DIR, pipe.vae, text_encoder.cpu(), pipe.tokenizer, unet.cpu(),
                       {"denoiser_steps": cfg.unet_steps, "extra_steps": cfg.unet_extra_steps})
