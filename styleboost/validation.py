@@ -86,18 +86,18 @@ class DenoisingBar:
     """A tqdm bar over every denoising step of several pipeline calls, fed by ``callback_on_step_end``."""
 
     def __init__(self, calls: int, desc: str, enabled: bool):
-        self.calls = calls
-        self.bar = tqdm(total=None, desc=desc, unit="step", disable=not enabled)
+        self.calls, self.desc, self.enabled = calls, desc, enabled
+        self.bar: tqdm | None = None
 
     def __call__(self, pipe, step: int, timestep: Any, callback_kwargs: dict) -> dict:
-        if self.bar.total is None:  # the step count is the scheduler's, known once the first call runs
-            self.bar.total = self.calls * pipe.num_timesteps
-            self.bar.refresh()
+        if self.bar is None:  # the step count is the scheduler's, known once the first call runs
+            self.bar = tqdm(total=self.calls * pipe.num_timesteps, desc=self.desc, unit="step", disable=not self.enabled)
         self.bar.update(1)
         return callback_kwargs
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 @torch.no_grad()
