@@ -1,4 +1,7 @@
-"""Tiny, architecture-true Stable Diffusion pipelines built offline from configs.
+"""Tiny, architecture-true Stable Diffusion pipelines built offline from configs; real-size ones too.
+
+The real-size ones (SD 1.5, SD 2.1) are the released models' component configs
+(``configs/real_shapes.yaml``) with random weights, for benchmarks that need true sizes offline.
 
 Tests, benchmarks and the embedded default all load models through ``from_pretrained``
 exactly as a user does; this module builds the folder they load. The tokenizer is the real
@@ -14,6 +17,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -129,13 +133,18 @@ def save_tiny_pipeline(
     folder: str | os.PathLike, *, prediction_type: str = "epsilon", seed: int = 0
 ) -> Path:
     """Build a tiny ``StableDiffusionPipeline`` and save it as a diffusers folder (safetensors)."""
+    return save_pipeline(folder, lambda tok: tiny_components(tok, prediction_type=prediction_type, seed=seed))
+
+
+def save_pipeline(folder: str | os.PathLike, components: Callable[[Any], dict]) -> Path:
+    """Save the ``StableDiffusionPipeline`` of ``components(tokenizer)`` as a diffusers folder (safetensors);
+    the tokenizer is the real CLIP tokenizer, written into ``folder/tokenizer`` first."""
     from diffusers import StableDiffusionPipeline
 
     folder = Path(folder)
     tokenizer = build_clip_tokenizer(folder / "tokenizer")
-    parts = tiny_components(tokenizer, prediction_type=prediction_type, seed=seed)
     pipe = StableDiffusionPipeline(
-        **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        **components(tokenizer), safety_checker=None, feature_extractor=None, requires_safety_checker=False
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
@@ -256,10 +265,18 @@ def default_cache_dir() -> Path:
 @lru_cache(maxsize=None)
 def tiny_pipeline_path(prediction_type: str = "epsilon") -> Path:
     """The cached tiny pipeline folder, built on first use (about a second, offline)."""
-    folder = default_cache_dir() / f"tiny-sd-{prediction_type}-v2"
+    return cached_pipeline(
+        f"tiny-sd-{prediction_type}-v2", lambda tmp: save_tiny_pipeline(tmp, prediction_type=prediction_type)
+    )
+
+
+def cached_pipeline(name: str, build: Callable[[Path], Path]) -> Path:
+    """``default_cache_dir() / name``, written by ``build(folder)`` on first use (into a temporary folder
+    that is renamed when complete, so an interrupted build is never mistaken for a pipeline)."""
+    folder = default_cache_dir() / name
     if not (folder / "model_index.json").exists():
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        save_tiny_pipeline(tmp, prediction_type=prediction_type)
+        build(tmp)
         if folder.exists():  # another process finished first; keep its copy
             import shutil
 
@@ -267,6 +284,67 @@ def tiny_pipeline_path(prediction_type: str = "epsilon") -> Path:
         else:
             tmp.replace(folder)
     return folder
+
+
+# ----------------------------------------------------------------------------- real shapes, random weights
+
+REAL_SHAPES_FILE = Path(__file__).parent / "configs" / "real_shapes.yaml"
+
+
+def real_shape_configs(name: str) -> dict:
+    """The component configs of the architecture-true pipeline ``name`` (``sd15``, ``sd21``), read from
+    ``configs/real_shapes.yaml``."""
+    import yaml
+
+    from styleboost.errors import StyleBoostError
+
+    shapes = yaml.safe_load(REAL_SHAPES_FILE.read_text())
+    if name not in shapes:
+        raise StyleBoostError(f"unknown model shape {name!r} (known: {', '.join(shapes)})")
+    return shapes[name]
+
+
+def random_components(tokenizer, configs: dict, *, seed: int = 0) -> dict:
+    """Randomly initialised UNet, VAE, CLIP text encoder and scheduler built from their config dicts (the
+    layout of ``configs/real_shapes.yaml``); ``tokenizer`` is adjusted by ``configs["tokenizer"]``."""
+    import diffusers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    for key, value in configs.get("tokenizer", {}).items():
+        setattr(tokenizer, key, value)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(**configs["unet"])
+    vae = AutoencoderKL(**configs["vae"])
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            **configs["text_encoder"],
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    scheduler_config = dict(configs["scheduler"])
+    scheduler = getattr(diffusers, scheduler_config.pop("class")).from_config(scheduler_config)
+    return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+
+
+def save_real_shape_pipeline(folder: str | os.PathLike, name: str, *, seed: int = 0) -> Path:
+    """The architecture-true pipeline ``name`` with random weights, saved as a diffusers folder (float32
+    safetensors, as the released checkpoints are)."""
+    configs = real_shape_configs(name)
+    return save_pipeline(folder, lambda tokenizer: random_components(tokenizer, configs, seed=seed))
+
+
+def real_shape_pipeline_path(name: str) -> Path:
+    """The cached random-weight pipeline ``name`` (``sd15``: about 4.3 GB, ``sd21``: 5.2 GB), built on first
+    use (a minute or two on a CPU, offline). The folder name carries a hash of the configs, so editing them
+    builds a new one."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(real_shape_configs(name), sort_keys=True).encode()).hexdigest()[:10]
+    return cached_pipeline(f"random-{name}-{digest}", lambda tmp: save_real_shape_pipeline(tmp, name))
 
 
 TINY_OPEN_CLIP = "styleboost-tiny-clip"
