@@ -7,19 +7,35 @@ from pathlib import Path
 from styleboost.export import EMBEDDINGS_DIR, EMBEDDINGS_FILE, LORA_FILE, embedding_file_names
 
 
+def _location(path: str | Path) -> str:
+    """A local path made absolute, so the snippet runs from any folder; a hub id as it is."""
+    local = Path(path).expanduser()
+    return str(local.resolve()) if local.exists() else str(path)
+
+
+def base_model_line(cfg) -> str:
+    """The plain diffusers line that loads the base model the way it was given."""
+    base = _location(cfg.pretrained_model_name_or_path)
+    if Path(base).is_file():
+        config = f', config="{_location(cfg.single_file_config)}"' if cfg.single_file_config else ""
+        return f'pipe = StableDiffusionPipeline.from_single_file("{base}"{config})'
+    return f'pipe = StableDiffusionPipeline.from_pretrained("{base}")'
+
+
 def usage_snippet(run, written: list[Path]) -> str:
+    """The lines a user types to draw with the run's outputs in plain diffusers (tests run them as printed)."""
     names = {p.name for p in written}
-    base = run.cfg.pretrained_model_name_or_path
-    lines = ["```python", "import torch", "from diffusers import StableDiffusionPipeline", ""]
+    out = _location(run.output_dir)
+    lines = ["```python", "from diffusers import StableDiffusionPipeline", ""]
     if "model_index.json" in names:
-        lines.append(f'pipe = StableDiffusionPipeline.from_pretrained("{run.output_dir}")')
+        lines.append(f'pipe = StableDiffusionPipeline.from_pretrained("{out}")')
     else:
-        lines.append(f'pipe = StableDiffusionPipeline.from_pretrained("{base}")')
+        lines.append(base_model_line(run.cfg))
     if LORA_FILE in names:
-        lines.append(f'pipe.load_lora_weights("{run.output_dir}")')
+        lines.append(f'pipe.load_lora_weights("{out}")')
     if EMBEDDINGS_FILE in names and "model_index.json" not in names:  # one webui-format file per token
         for token, name in embedding_file_names(run.models.tokens).items():
-            lines.append(f'pipe.load_textual_inversion("{run.output_dir}/{EMBEDDINGS_DIR}/{name}", token="{token}")')
+            lines.append(f'pipe.load_textual_inversion("{out}/{EMBEDDINGS_DIR}/{name}", token="{token}")')
     lines += [f'image = pipe("a portrait of a woman in {run.models.tokens[0]} style").images[0]', "```"]
     return "\n".join(lines)
 
