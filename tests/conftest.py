@@ -13,6 +13,17 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and OpenMP threads crawl when the CPU is shared."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> str:
     """A tiny epsilon-prediction SD pipeline saved as a diffusers folder."""
@@ -65,6 +76,16 @@ def train_config(tiny_model_dir, style_dirs, tmp_path):
         return cfg
 
     return make
+
+
+@pytest.fixture
+def base_args(tiny_model_dir, style_dirs, tmp_path) -> list[str]:
+    """Command-line flags of a tiny, fast training run (tests swap single flags)."""
+    return [
+        "--pretrained_model_name_or_path", tiny_model_dir, "--styleref_dir", style_dirs[0], "--aux_dir", style_dirs[1],
+        "--output_dir", str(tmp_path / "out"), "--max_train_steps", "2", "--report_to", "none",
+        "--validation_inference_steps", "2", "--num_validation_images", "1",
+    ]
 
 
 def load_entry_point(name: str):

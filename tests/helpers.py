@@ -1,4 +1,4 @@
-"""Small shared helpers for the tests: deterministic pipeline outputs."""
+"""Small shared helpers for the tests: deterministic pipeline outputs, one-line training errors."""
 
 from __future__ import annotations
 
@@ -22,3 +22,14 @@ def load_base(model_dir: str):
     from diffusers import StableDiffusionPipeline
 
     return StableDiffusionPipeline.from_pretrained(model_dir)
+
+
+def one_line_error(train_main, capsys, argv: list[str]) -> str:
+    """The single error line of a training run that must refuse to start (exit 2, no traceback)."""
+    code = train_main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.startswith("train_styleboost.py: error:")]
+    assert len(lines) == 1, err
+    return lines[0]

@@ -5,27 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import one_line_error
 
 from styleboost.toydata import make_styleref_set
-
-
-def run_and_get_error(train_main, capsys, argv: list[str]) -> str:
-    code = train_main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.strip().splitlines() if line.startswith("train_styleboost.py: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-@pytest.fixture
-def base_args(tiny_model_dir, style_dirs, tmp_path):
-    return [
-        "--pretrained_model_name_or_path", tiny_model_dir, "--styleref_dir", style_dirs[0], "--aux_dir", style_dirs[1],
-        "--output_dir", str(tmp_path / "out"), "--max_train_steps", "2", "--report_to", "none",
-        "--validation_inference_steps", "2", "--num_validation_images", "1",
-    ]
 
 
 def with_flag(args: list[str], flag: str, value: str) -> list[str]:
@@ -35,13 +17,13 @@ def with_flag(args: list[str], flag: str, value: str) -> list[str]:
 
 
 def test_missing_styleref_folder(train_main, capsys, base_args, tmp_path):
-    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(tmp_path / "nope")))
+    line = one_line_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(tmp_path / "nope")))
     assert "--styleref_dir" in line and "nope" in line and "not found" in line
 
 
 def test_empty_folder(train_main, capsys, base_args, tmp_path):
     (tmp_path / "empty").mkdir()
-    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--aux_dir", str(tmp_path / "empty")))
+    line = one_line_error(train_main, capsys, with_flag(base_args, "--aux_dir", str(tmp_path / "empty")))
     assert "--aux_dir" in line and "no images" in line
 
 
@@ -55,7 +37,7 @@ def test_undecodable_images_are_skipped_and_named_or_fatal_when_none_is_left(tra
     only_bad = tmp_path / "bad"
     only_bad.mkdir()
     (only_bad / "a.jpg").write_bytes(b"\xff\xd8garbage")
-    line = run_and_get_error(
+    line = one_line_error(
         train_main, capsys, with_flag(with_flag(base_args, "--styleref_dir", str(only_bad)), "--output_dir", str(tmp_path / "o2"))
     )
     assert "--styleref_dir" in line and "could be decoded" in line
@@ -65,7 +47,7 @@ def test_caption_without_token(train_main, capsys, base_args, tmp_path):
     folder = tmp_path / "ref"
     paths = make_styleref_set(folder, n=2, size=32)
     paths[1].with_suffix(".txt").write_text("a person in watercolor style")
-    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(folder)))
+    line = one_line_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(folder)))
     assert paths[1].with_suffix(".txt").name in line and "none of the tokens" in line
 
 
@@ -73,28 +55,28 @@ def test_placeholder_for_a_token_that_is_not_bound(train_main, capsys, base_args
     folder = tmp_path / "ref"
     paths = make_styleref_set(folder, n=1, size=32)
     paths[0].with_suffix(".txt").write_text("a person in [V2] style")
-    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(folder)))
+    line = one_line_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(folder)))
     assert "[V2]" in line
 
 
 def test_resolution_not_a_multiple_of_8(train_main, capsys, base_args):
-    line = run_and_get_error(train_main, capsys, base_args + ["--resolution", "30"])
+    line = one_line_error(train_main, capsys, base_args + ["--resolution", "30"])
     assert "--resolution 30" in line and "multiple of 8" in line
 
 
 def test_unknown_model_path(train_main, capsys, base_args, tmp_path):
-    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--pretrained_model_name_or_path", "./no/such/model"))
+    line = one_line_error(train_main, capsys, with_flag(base_args, "--pretrained_model_name_or_path", "./no/such/model"))
     assert "model not found" in line and "no/such/model" in line
 
 
 def test_folder_that_is_not_a_pipeline(train_main, capsys, base_args, tmp_path):
-    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--pretrained_model_name_or_path", str(tmp_path)))
+    line = one_line_error(train_main, capsys, with_flag(base_args, "--pretrained_model_name_or_path", str(tmp_path)))
     assert "model_index.json" in line
 
 
 def test_pickle_checkpoint_refused(train_main, capsys, base_args, tmp_path):
     (tmp_path / "model.ckpt").write_bytes(b"pickle")
-    line = run_and_get_error(train_main, capsys, with_flag(base_args, "--pretrained_model_name_or_path", str(tmp_path / "model.ckpt")))
+    line = one_line_error(train_main, capsys, with_flag(base_args, "--pretrained_model_name_or_path", str(tmp_path / "model.ckpt")))
     assert "pickle" in line and "--allow_pickle" in line
 
 
@@ -103,7 +85,7 @@ def test_output_folder_holding_a_run_is_not_overwritten(train_main, capsys, base
     capsys.readouterr()
     weights = tmp_path / "out" / "pytorch_lora_weights.safetensors"
     before = weights.read_bytes()
-    line = run_and_get_error(train_main, capsys, base_args + ["--learning_rate", "0.5"])
+    line = one_line_error(train_main, capsys, base_args + ["--learning_rate", "0.5"])
     assert "already holds a run" in line and "--overwrite" in line
     assert weights.read_bytes() == before
     assert train_main(base_args + ["--overwrite", "--learning_rate", "0.5"]) == 0
@@ -111,26 +93,26 @@ def test_output_folder_holding_a_run_is_not_overwritten(train_main, capsys, base
 
 
 def test_textual_inversion_without_new_token(train_main, capsys, base_args):
-    line = run_and_get_error(train_main, capsys, base_args + ["--method", "textual_inversion"])
+    line = one_line_error(train_main, capsys, base_args + ["--method", "textual_inversion"])
     assert "--new_token" in line
 
 
 def test_multi_piece_token(train_main, capsys, base_args):
-    line = run_and_get_error(train_main, capsys, base_args + ["--token", "zxqvstyle"])
+    line = one_line_error(train_main, capsys, base_args + ["--token", "zxqvstyle"])
     assert "zxqvstyle" in line and "--new_token" in line
 
 
 def test_bad_yaml_config(train_main, capsys, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("learning_rate: 1e-4\nlearnign_rate: 3\n")
-    line = run_and_get_error(train_main, capsys, ["--config", str(config)])
+    line = one_line_error(train_main, capsys, ["--config", str(config)])
     assert "c.yaml" in line and "learnign_rate" in line
 
 
 def test_nan_loss_stops_and_keeps_the_last_checkpoint(train_main, capsys, base_args, tmp_path):
     args = with_flag(base_args, "--max_train_steps", "6") + ["--learning_rate", "1e30", "--checkpointing_steps", "1",
                                                               "--max_grad_norm", "1e38"]
-    line = run_and_get_error(train_main, capsys, args)
+    line = one_line_error(train_main, capsys, args)
     assert "NaN" in line and "checkpoint-" in line
     out = tmp_path / "out"
     checkpoints = sorted(out.glob("checkpoint-*"))

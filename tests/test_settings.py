@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from helpers import one_line_error
 import torch
 
 from styleboost import cli
@@ -25,32 +26,7 @@ def fresh_notices(monkeypatch):
     monkeypatch.setattr(notice_module, "_seen", set())
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def base_args(tiny_model_dir, style_dirs, tmp_path):
-    return [
-        "--pretrained_model_name_or_path", tiny_model_dir, "--styleref_dir", style_dirs[0], "--aux_dir", style_dirs[1],
-        "--output_dir", str(tmp_path / "out"), "--max_train_steps", "2", "--report_to", "none",
-        "--validation_inference_steps", "2", "--num_validation_images", "1",
-    ]
-
-
-def training_error(train_main, capsys, argv: list[str]) -> str:
-    """The one error line of a training run that must not start."""
-    code = train_main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.strip().splitlines() if line.startswith("train_styleboost.py: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def notices(capsys) -> list[str]:
@@ -70,7 +46,7 @@ def test_report_to_wandb_without_wandb_falls_back_to_no_tracker_with_a_notice(tm
 
 
 def test_train_text_encoder_with_textual_inversion_is_refused(train_main, capsys, base_args):
-    line = training_error(train_main, capsys, base_args + ["--method", "textual_inversion", "--new_token", "<s>",
+    line = one_line_error(train_main, capsys, base_args + ["--method", "textual_inversion", "--new_token", "<s>",
                                                            "--train_text_encoder"])
     assert "--train_text_encoder" in line and "textual_inversion" in line and "lora_ti" in line
 
@@ -89,13 +65,13 @@ def test_cache_latents_without_center_crop_says_crops_are_centred(train_config, 
 
 @pytest.mark.parametrize("method", ["full", "textual_inversion"])
 def test_export_kohya_without_a_lora_is_refused(train_main, capsys, base_args, method):
-    line = training_error(train_main, capsys, base_args + ["--method", method, "--new_token", "<s>", "--export_kohya"])
+    line = one_line_error(train_main, capsys, base_args + ["--method", method, "--new_token", "<s>", "--export_kohya"])
     assert "--export_kohya" in line and f"--method {method}" in line
 
 
 @pytest.mark.parametrize("limit", ["0", "-1"])
 def test_checkpoints_total_limit_below_one_is_refused(train_main, capsys, base_args, limit):
-    line = training_error(train_main, capsys, base_args + ["--checkpoints_total_limit", limit])
+    line = one_line_error(train_main, capsys, base_args + ["--checkpoints_total_limit", limit])
     assert f"--checkpoints_total_limit {limit}" in line and "at least 1" in line
 
 
