@@ -49,6 +49,7 @@ from styleboost.step import (
 from styleboost.tokens import add_new_tokens, existing_token_ids
 
 WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+CAPTION_BATCH = 16  # captions encoded per text-encoder call when the conditioning is precomputed
 
 
 class NonFiniteLoss(Exception):
@@ -212,8 +213,13 @@ def make_conditioning(models: Models, method: Method, text_encoder, captions: li
 
     if method.trains_text_encoder:
         return encode
+    distinct, cache = sorted(set(captions)), {}
     with torch.no_grad():
-        cache = {c: {k: v.to(dtype) for k, v in encode([c]).items()} for c in sorted(set(captions))}
+        for start in range(0, len(distinct), CAPTION_BATCH):  # batched: one caption a call cost seconds on SD 2.1
+            chunk = distinct[start : start + CAPTION_BATCH]
+            encoded = encode(chunk)
+            for row, caption in enumerate(chunk):
+                cache[caption] = {k: v[row : row + 1].to(dtype) for k, v in encoded.items()}
     return lambda batch_captions: concat_conditioning([cache[c] for c in batch_captions])
 
 
