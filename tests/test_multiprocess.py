@@ -19,6 +19,9 @@ from safetensors.torch import load_file
 from styleboost.train import train
 
 SCRIPT = Path(__file__).resolve().parents[1] / "train_scripts" / "train_styleboost.py"
+# the in-process reference runs on one thread like each launched process: the same summation order inside
+# a matrix product, so only the cross-process sum rounds differently
+pytestmark = pytest.mark.usefixtures("one_thread")
 METHODS = {
     "lora": dict(method="lora"),
     "textual_inversion": dict(method="textual_inversion", new_token=["<neon>"], learning_rate=5e-2),
@@ -83,7 +86,7 @@ def test_two_processes_train_what_one_process_with_twice_the_batch_trains(name, 
     # the comparison can fail: one process with the per-process batch alone trains other weights
     half = train(train_config(**{**common, **method, "train_batch_size": 1, "output_dir": str(tmp_path / "half")}))
     other = load_file(str(half.output_dir / WEIGHTS[name]))
-    assert max(relative_difference(two[k], other[k]) for k in two) > 1e-2
+    assert max(relative_difference(two[k], other[k]) for k in two) > 1e-1
 
 
 def test_class_images_are_drawn_once_and_two_processes_resume_exactly(settings, tmp_path):
