@@ -183,8 +183,8 @@ def test_v_prediction_models_train_towards_velocity(train_config, tiny_vpred_mod
     assert not torch.allclose(prediction_target(scheduler, latents, noise, t), noise)
 
 
-def test_cached_latents_give_the_same_loss(train_config):
-    plain = build_run(train_config(center_crop=True, output_dir=None))
+def test_cached_latents_give_the_same_loss(train_config, tmp_path):
+    plain = build_run(train_config(center_crop=True, output_dir=str(tmp_path / "plain")))
     cached = build_run(train_config(center_crop=True, cache_latents=True, output_dir=str(plain.output_dir) + "-c"))
     batch_plain, batch_cached = fixed_batch(plain), fixed_batch(cached)
     assert "latent_dist" in batch_cached["instance"]
@@ -224,7 +224,7 @@ def test_text_encoder_lora_is_saved_and_reloaded(train_config, tiny_model_dir):
     np.testing.assert_allclose(render(plain, PROMPT), trained, atol=1e-5)
 
 
-def test_gradient_checkpointing_gives_the_same_gradients(train_config):
+def test_gradient_checkpointing_gives_the_same_gradients(train_config, tmp_path):
     def lora_grads(**extra):
         run = build_run(train_config(**extra))
         terms = compute_loss(run, fixed_batch(run))
@@ -232,7 +232,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(train_config):
         return {n: p.grad.clone() for n, p in run.models.unet.named_parameters() if p.grad is not None}
 
     plain = lora_grads()
-    checkpointed = lora_grads(gradient_checkpointing=True, output_dir=None)
+    checkpointed = lora_grads(gradient_checkpointing=True, output_dir=str(tmp_path / "checkpointed"))
     assert plain.keys() == checkpointed.keys() and plain
     for name in plain:
         torch.testing.assert_close(checkpointed[name], plain[name], rtol=1e-4, atol=1e-6)
