@@ -366,3 +366,23 @@ def test_style_eval_compares_encoders_on_sets_and_keeps_its_report(toy_style_fol
     assert main(argv) == 2  # an existing report is kept without --overwrite
     assert "already holds style_eval.json" in capsys.readouterr().err
     assert (out / "style_eval.json").read_text() == before
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_lr_schedule_ends_at_max_train_steps_on_any_number_of_processes(tiny_arch, toy_style_folder, tmp_path,
+                                                                        processes):
+    """accelerate steps a prepared scheduler once per process per optimizer step; the schedule must still
+    reach its end (LR 0 for linear) at max_train_steps, not after max_train_steps / processes."""
+    from styleboost.style_encoder.training import make_optimisation
+
+    cfg = tiny_train_config(toy_style_folder, tmp_path / "out", tiny_arch, lr_scheduler="linear", max_train_steps=10)
+    optimizer, scheduler = make_optimisation(cfg, create_style_encoder(tiny_arch), processes)
+    lrs = []
+    for _ in range(cfg.max_train_steps):
+        optimizer.step()  # no gradients: weights stay, the order of calls is the training loop's
+        for _ in range(processes):  # what AcceleratedScheduler.step does on N processes
+            scheduler.step()
+        lrs.append(scheduler.get_last_lr()[0])
+    assert lrs[4] == pytest.approx(cfg.learning_rate / 2)  # half-way after half the optimizer steps
+    assert lrs[-2] > 0 and lrs[-1] == 0
+

@@ -400,6 +400,11 @@ def test_pretrain_summary_records_stages_and_quality(pretrained):
     first = render_world(WorldConfig(samples=3), workers=1)
     assert [str(c) for c in world["captions"][:3]] == [s.caption for s in first]
     assert world["pixels"][:3].tobytes() == np.stack([s.pixels for s in first]).tobytes()
+    # the latent cache is safetensors (never a pickle read back with torch.load): mean and log-variance per image
+    from safetensors.torch import load_file
+
+    latents = load_file(str(out / "work" / "latents.safetensors"))["latents"]
+    assert latents.shape[0] == len(world["captions"]) and latents.shape[1] == 8
 
 
 def test_pretrained_pipeline_is_fp32_diffusers_with_unit_latents(pretrained):
