@@ -242,17 +242,7 @@ def save_pipeline(models: Models, output_dir: Path) -> Path:
     + ``pipe(prompt)`` would fail on the dtype mismatch. The run is over, so the casts are in place."""
     for module in (models.vae, models.text_encoder, models.unet):
         module.to(torch.float32)
-    pipe = models.pipeline_class(
-        vae=models.vae,
-        text_encoder=models.text_encoder,
-        tokenizer=models.tokenizer,
-        unet=models.unet,
-        scheduler=models.inference_scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(output_dir, safe_serialization=True)
+    models.pipeline().save_pretrained(output_dir, safe_serialization=True)
     return output_dir / "model_index.json"
 
 

@@ -38,7 +38,7 @@ from styleboost.export import (
     load_embeddings,
     read_embeddings,
 )
-from styleboost.models import default_resolution, load_pipeline
+from styleboost.models import default_resolution, load_pipeline, source_name
 from styleboost.notice import notice
 from styleboost.prompts import read_prompt_file
 from styleboost.tokens import fill_placeholders
@@ -286,10 +286,10 @@ def base_settings(config: GenerateConfig, tokens: list[str], embeddings_file: Pa
     """The record fields shared by every image of the run (scheduler is added once it is known)."""
     lora_file = find_lora_weights(config.lora) if config.lora else None
     return {
-        "model": _source_name(config.model),
-        "lora": _source_name(config.lora),
+        "model": source_name(config.model),
+        "lora": source_name(config.lora),
         "lora_sha256": file_sha256(lora_file) if lora_file else None,
-        "embeddings": _source_name(str(embeddings_file)) if embeddings_file else None,
+        "embeddings": source_name(str(embeddings_file)) if embeddings_file else None,
         "embeddings_sha256": file_sha256(embeddings_file) if embeddings_file else None,
         "tokens": tokens,
         "negative_prompt": fill_placeholders(config.negative_prompt or "", tokens, source="--negative-prompt"),
@@ -542,14 +542,6 @@ def _write_run_line(out: Path, config: GenerateConfig, settings: dict[str, Any],
         },
     }
     append_jsonl(out / "runs.jsonl", line)
-
-
-def _source_name(path: str | None) -> str | None:
-    """A local path made absolute (so re-runs from elsewhere match); a hub id as given."""
-    if path is None:
-        return None
-    local = Path(path).expanduser()
-    return str(local.resolve()) if local.exists() else path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

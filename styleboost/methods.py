@@ -38,6 +38,20 @@ class Models:
     def module(self, target: str):
         return getattr(self, target)
 
+    def pipeline(self, *, text_encoder=None, unet=None):
+        """An inference pipeline over these parts (sharing their memory), without a safety checker;
+        ``text_encoder``/``unet`` replace the stored ones (e.g. the unwrapped training modules)."""
+        return self.pipeline_class(
+            vae=self.vae,
+            text_encoder=self.text_encoder if text_encoder is None else text_encoder,
+            tokenizer=self.tokenizer,
+            unet=self.unet if unet is None else unet,
+            scheduler=self.inference_scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+
 
 @dataclass
 class LoRAPart:

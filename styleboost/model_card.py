@@ -5,19 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from styleboost.export import EMBEDDINGS_DIR, EMBEDDINGS_FILE, LORA_FILE, embedding_file_names
-
-
-def _location(path: str | Path) -> str:
-    """A local path made absolute, so the snippet runs from any folder; a hub id as it is."""
-    local = Path(path).expanduser()
-    return str(local.resolve()) if local.exists() else str(path)
+from styleboost.models import source_name
 
 
 def base_model_line(cfg) -> str:
     """The plain diffusers line that loads the base model the way it was given."""
-    base = _location(cfg.pretrained_model_name_or_path)
+    base = source_name(cfg.pretrained_model_name_or_path)
     if Path(base).is_file():
-        config = f', config="{_location(cfg.single_file_config)}"' if cfg.single_file_config else ""
+        config = f', config="{source_name(cfg.single_file_config)}"' if cfg.single_file_config else ""
         return f'pipe = StableDiffusionPipeline.from_single_file("{base}"{config})'
     return f'pipe = StableDiffusionPipeline.from_pretrained("{base}")'
 
@@ -25,7 +20,7 @@ def base_model_line(cfg) -> str:
 def usage_snippet(run, written: list[Path]) -> str:
     """The lines a user types to draw with the run's outputs in plain diffusers (tests run them as printed)."""
     names = {p.name for p in written}
-    out = _location(run.output_dir)
+    out = source_name(run.output_dir)
     lines = ["```python", "from diffusers import StableDiffusionPipeline", ""]
     if "model_index.json" in names:
         lines.append(f'pipe = StableDiffusionPipeline.from_pretrained("{out}")')

@@ -8,6 +8,7 @@ fetched from the hub unless a local folder (or hub id) is given as its config.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,14 @@ def resolve_model_source(name_or_path: str, *, allow_pickle: bool = False) -> tu
     if _HUB_ID.match(name_or_path) and not name_or_path.startswith((".", "/")):
         return "hub", name_or_path
     raise StyleBoostError(f"model not found: {name_or_path} (not a local folder, file or hub id)")
+
+
+def source_name(path: str | os.PathLike | None) -> str | None:
+    """A local path made absolute (so records, caches and snippets match from any folder); a hub id as given."""
+    if path is None:
+        return None
+    local = Path(path).expanduser()
+    return str(local.resolve()) if local.exists() else str(path)
 
 
 def dtype_kwargs(dtype: torch.dtype | None) -> dict[str, torch.dtype]:

@@ -35,7 +35,7 @@ from styleboost.errors import StyleBoostError
 from styleboost.families import concat_conditioning, family_for
 from styleboost.manifest import data_hashes, package_versions, update_manifest
 from styleboost.methods import Method, Models, build_method
-from styleboost.models import default_resolution, load_pipeline
+from styleboost.models import default_resolution, load_pipeline, source_name
 from styleboost.notice import notice
 from styleboost.run_dir import claim_run_dir
 from styleboost.step import (
@@ -144,14 +144,13 @@ def draw_class_images(cfg: TrainConfig, pipe, folder: Path, resolution: int, acc
     """DreamBooth's class images, drawn once by the main process on the accelerator device (the frozen
     model under the run's mixed precision) while the other processes wait."""
     if accelerator.is_main_process:
-        model = Path(cfg.pretrained_model_name_or_path)
         pipe.to(accelerator.device)
         pipe.set_progress_bar_config(disable=True)
         with accelerator.autocast():
             generate_class_images(
                 pipe, folder, cfg.aux_prompt, cfg.num_aux_images, resolution=resolution,
                 steps=cfg.aux_inference_steps, guidance_scale=cfg.guidance_scale, seed=cfg.seed,
-                model=str(model.resolve()) if model.exists() else str(model),
+                model=source_name(cfg.pretrained_model_name_or_path),
             )
     accelerator.wait_for_everyone()
 

@@ -67,17 +67,8 @@ def validation_prompts(cfg, tokens: list[str]) -> list[str]:
 
 def inference_pipeline(run):
     """A pipeline over the run's current (unwrapped) weights, sharing their memory."""
-    models, unwrap = run.models, run.accelerator.unwrap_model
-    pipe = models.pipeline_class(
-        vae=models.vae,
-        text_encoder=unwrap(run.nets["text_encoder"]),
-        tokenizer=models.tokenizer,
-        unet=unwrap(run.nets["unet"]),
-        scheduler=models.inference_scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    unwrap = run.accelerator.unwrap_model
+    pipe = run.models.pipeline(text_encoder=unwrap(run.nets["text_encoder"]), unet=unwrap(run.nets["unet"]))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
