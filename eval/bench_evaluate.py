@@ -27,7 +27,7 @@ import torch
 
 
 def write_images(folder: Path, count: int, size: int) -> list[Path]:
-    from styleboost.synthstyle import make_contents
+    from styleboost.styles.synthstyle import make_contents
 
     paths = []
     for i, content in enumerate(make_contents("heldout", count, size=size, seed=7)):

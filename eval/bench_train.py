@@ -1,7 +1,7 @@
 """Benchmark of training: the library's own LoRA training step, on the tiny model and on real shapes.
 
 **Tiny model** (the default). Runs the embedded default training set-up (the tiny local model, the
-toy StyleRef/Aux sets, LoRA; see ``styleboost/configs/embedded_default.yaml``) through the
+toy StyleRef/Aux sets, LoRA; see ``styleboost/experiments/configs/embedded_default.yaml``) through the
 library's own ``build_run`` / ``micro_step`` / ``end_of_step``, with and without
 ``cache_latents``, and prints steps/s, peak memory and where a step's time goes. The goal it
 checks: non-UNet overhead below 5 % of a step.
@@ -31,10 +31,10 @@ beside it, so the difference is what training itself adds. On CUDA
 
 **Real shapes** (``--real sd15 sd21``). Architecture-true SD 1.5 and SD 2.1 (v-prediction)
 pipelines with random weights, built offline from the released models' configs
-(``styleboost/configs/real_shapes.yaml``, ``styleboost.testing.real_shape_pipeline_path``) and
+(``styleboost/sd/configs/real_shapes.yaml``, ``styleboost.testing.real_shape_pipeline_path``) and
 cached as diffusers folders under ``styleboost.testing.default_cache_dir()``, so they load through
 ``from_pretrained`` like a user's model. Each run is a whole training process, started fresh:
-``styleboost.train.train(TrainConfig(...))`` (``build_run``, ``train_loop`` over ``micro_step``,
+``styleboost.training.loop.train(TrainConfig(...))`` (``build_run``, ``train_loop`` over ``micro_step``,
 ``finish``) on the toy StyleRef/Aux sets with LoRA, batch 1 (UNet batch 2: StyleRef + Aux
 through the prior term). With ``--diffusers-script PATH`` (diffusers'
 ``examples/dreambooth/train_dreambooth_lora.py``, not part of this repository) the same model
@@ -197,8 +197,8 @@ def bench_one(spec: dict) -> dict:
     """Build the run ``spec`` describes, warm up, time ``spec['steps']`` steps; a JSON-able result."""
     from tqdm.auto import tqdm
 
-    from styleboost.config import TrainConfig
-    from styleboost.train import build_run, end_of_step, micro_step
+    from styleboost.training.config import TrainConfig
+    from styleboost.training.loop import build_run, end_of_step, micro_step
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -270,9 +270,9 @@ def run_in_subprocess(spec: dict) -> dict:
 
 def tiny_settings(root: Path) -> dict:
     """The embedded default run, on a fresh output folder, without trackers, checkpoints or validation."""
-    from styleboost.embedded import embedded_settings
+    from styleboost.experiments.embedded import embedded_settings
     from styleboost.testing import tiny_pipeline_path
-    from styleboost.toydata import make_default_datasets
+    from styleboost.styles.toydata import make_default_datasets
 
     styleref, aux = make_default_datasets(root / "toy-style", size=64, seed=0)
     settings = embedded_settings()
@@ -458,19 +458,19 @@ class Clock:
 
 # The library's own set-up and finishing functions, timed inside our runs (module, attribute path).
 OUR_STAGES = (
-    ("styleboost.train", "load_models"),
-    ("styleboost.train", "load_training_sets"),
-    ("styleboost.methods", "Method.apply"),
-    ("styleboost.train", "place_models"),
-    ("styleboost.train", "enable_memory_features"),
-    ("styleboost.train", "make_optimizer"),
+    ("styleboost.training.loop", "load_models"),
+    ("styleboost.training.loop", "load_training_sets"),
+    ("styleboost.training.methods", "Method.apply"),
+    ("styleboost.training.loop", "place_models"),
+    ("styleboost.training.loop", "enable_memory_features"),
+    ("styleboost.training.loop", "make_optimizer"),
     ("accelerate", "Accelerator.prepare"),
-    ("styleboost.train", "make_conditioning"),
-    ("styleboost.train", "write_start_manifest"),
-    ("styleboost.train", "init_trackers"),
-    ("styleboost.validation", "run_validation"),
-    ("styleboost.export", "export_weights"),
-    ("styleboost.model_card", "write_model_card"),
+    ("styleboost.training.loop", "make_conditioning"),
+    ("styleboost.training.loop", "write_start_manifest"),
+    ("styleboost.training.loop", "init_trackers"),
+    ("styleboost.training.validation", "run_validation"),
+    ("styleboost.training.export", "export_weights"),
+    ("styleboost.training.model_card", "write_model_card"),
 )
 
 
@@ -496,8 +496,8 @@ def child_ours(spec: dict) -> None:
     """Worker: the library's whole training run, ``train(TrainConfig(...))``, under a clock."""
     clock = Clock(spec["clock"])
     clock.install()
-    from styleboost.config import TrainConfig
-    from styleboost.train import train
+    from styleboost.training.config import TrainConfig
+    from styleboost.training.loop import train
 
     time_stages(clock)
     clock.spans.append(("imports", clock.started, time.time()))
@@ -646,7 +646,7 @@ def log_findings(log: Path, trainer: str) -> list[str]:
 def run_real(args: argparse.Namespace) -> None:
     """The real-shapes table: each model x attention x trainer in a fresh process."""
     from styleboost.testing import default_cache_dir, real_shape_configs, real_shape_pipeline_path
-    from styleboost.toydata import make_default_datasets
+    from styleboost.styles.toydata import make_default_datasets
 
     cuda = torch.cuda.is_available()
     s = real_settings(args, cuda)

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from styleboost.cli import run_cli
-from styleboost.headless import SCREENSHOT_HEIGHT, SCREENSHOT_WIDTH, screenshot
-from styleboost.report import REPORT_FILES, rendered_report_checks
+from styleboost.evaluation.report.headless import SCREENSHOT_HEIGHT, SCREENSHOT_WIDTH, screenshot
+from styleboost.evaluation.report.report import REPORT_FILES, rendered_report_checks
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 Trains the base model's competitors (DreamBooth with generated class images, StyleBoost with the
 curated Aux set, LoRA without priors, textual inversion) on the same StyleRef set and budget over
 seeds, generates and evaluates them with the base model in one report. All logic lives in
-``styleboost.compare``.
+``styleboost.experiments.compare``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from styleboost.cli import dataclass_from_args, run_cli
-from styleboost.compare import CompareConfig, add_arguments, compare
+from styleboost.experiments.compare import CompareConfig, add_arguments, compare
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from styleboost import protocol
+from styleboost.evaluation import protocol
 from styleboost.cli import run_cli
 
 

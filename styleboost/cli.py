@@ -11,7 +11,7 @@ import dataclasses
 import sys
 from typing import Any, Callable, TypeVar
 
-from styleboost.errors import StyleBoostError
+from styleboost.core.errors import StyleBoostError
 
 
 T = TypeVar("T")
@@ -49,7 +49,9 @@ def run_cli(body: Callable[[], int | None], prog: str = "styleboost") -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="styleboost", description="StyleBoost toolkit.")
     sub = parser.add_subparsers(dest="command", required=True)
-    from styleboost import evaluate, generate, synthstyle
+    from styleboost.evaluation import evaluate
+    from styleboost.generation import generate
+    from styleboost.styles import synthstyle
     from styleboost.style_encoder import evaluation
 
     generate.add_arguments(sub.add_parser("generate", help="Generate images from prompt files."))

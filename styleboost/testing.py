@@ -1,7 +1,7 @@
 """Tiny, architecture-true Stable Diffusion pipelines built offline from configs; real-size ones too.
 
 The real-size ones (SD 1.5, SD 2.1) are the released models' component configs
-(``configs/real_shapes.yaml``) with random weights, for benchmarks that need true sizes offline.
+(``sd/configs/real_shapes.yaml``) with random weights, for benchmarks that need true sizes offline.
 
 Tests, benchmarks and the embedded default all load models through ``from_pretrained``
 exactly as a user does; this module builds the folder they load. The tokenizer is the real
@@ -288,15 +288,15 @@ def cached_pipeline(name: str, build: Callable[[Path], Path]) -> Path:
 
 # ----------------------------------------------------------------------------- real shapes, random weights
 
-REAL_SHAPES_FILE = Path(__file__).parent / "configs" / "real_shapes.yaml"
+REAL_SHAPES_FILE = Path(__file__).parent / "sd" / "configs" / "real_shapes.yaml"
 
 
 def real_shape_configs(name: str) -> dict:
     """The component configs of the architecture-true pipeline ``name`` (``sd15``, ``sd21``), read from
-    ``configs/real_shapes.yaml``."""
+    ``sd/configs/real_shapes.yaml``."""
     import yaml
 
-    from styleboost.errors import StyleBoostError
+    from styleboost.core.errors import StyleBoostError
 
     shapes = yaml.safe_load(REAL_SHAPES_FILE.read_text())
     if name not in shapes:
@@ -306,7 +306,7 @@ def real_shape_configs(name: str) -> dict:
 
 def random_components(tokenizer, configs: dict, *, seed: int = 0) -> dict:
     """Randomly initialised UNet, VAE, CLIP text encoder and scheduler built from their config dicts (the
-    layout of ``configs/real_shapes.yaml``); ``tokenizer`` is adjusted by ``configs["tokenizer"]``."""
+    layout of ``sd/configs/real_shapes.yaml``); ``tokenizer`` is adjusted by ``configs["tokenizer"]``."""
     import diffusers
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -383,11 +383,11 @@ def write_styled_run(
 
     ``prompts`` maps a prompt-set name to its templates ([V] for the token). The same ``seed`` gives
     the same contents whatever the style, so two runs differ in style only."""
-    from styleboost.atomic import save_image_atomic
-    from styleboost.generate import ImageJob, make_record
-    from styleboost.stylize import apply_style
-    from styleboost.synthstyle import make_contents
-    from styleboost.tokens import fill_placeholders
+    from styleboost.core.atomic import save_image_atomic
+    from styleboost.generation.generate import ImageJob, make_record
+    from styleboost.styles.stylize import apply_style
+    from styleboost.styles.synthstyle import make_contents
+    from styleboost.sd.tokens import fill_placeholders
 
     folder = Path(folder)
     count = sum(len(t) for t in prompts.values()) * images_per_prompt
@@ -407,9 +407,9 @@ def write_styled_run(
 
 def write_styleref(folder: str | os.PathLike, style: str, count: int = 8, size: int = 96, seed: int = 1) -> Path:
     """A StyleRef folder: ``count`` training-split synthetic contents drawn in ``style``."""
-    from styleboost.atomic import save_image_atomic
-    from styleboost.stylize import apply_style
-    from styleboost.synthstyle import make_contents
+    from styleboost.core.atomic import save_image_atomic
+    from styleboost.styles.stylize import apply_style
+    from styleboost.styles.synthstyle import make_contents
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -436,7 +436,7 @@ class TinyImageFeatures(torch.nn.Module):
 def tiny_eval_models(encoder: str = "default"):
     """``EvalModels`` for offline tests and CPU benchmarks: the shipped style encoder, the tiny open_clip
     model (random weights), ``TinyImageFeatures`` for FID/KID and a small random CNN for Gram matrices."""
-    from styleboost.evaluate import EvalModels
+    from styleboost.evaluation.evaluate import EvalModels
     from styleboost.metrics.clip import load_clip
     from styleboost.metrics.extractors import GramMatrices, ModuleFeatures, StyleVectors
     from styleboost.style_encoder import create_style_encoder

@@ -43,7 +43,7 @@ def tiny_vpred_model_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def style_dirs(tmp_path_factory) -> tuple[str, str]:
     """A small StyleRef set (captions with [V]) and Aux set (people, no token) at 32 px."""
-    from styleboost.toydata import make_aux_set, make_styleref_set
+    from styleboost.styles.toydata import make_aux_set, make_styleref_set
 
     root = tmp_path_factory.mktemp("toy")
     make_styleref_set(root / "styleref", n=4, size=32, seed=0)
@@ -54,7 +54,7 @@ def style_dirs(tmp_path_factory) -> tuple[str, str]:
 @pytest.fixture
 def train_config(tiny_model_dir, style_dirs, tmp_path):
     """A factory of small, fast TrainConfigs on the tiny model; keyword arguments override."""
-    from styleboost.config import TrainConfig
+    from styleboost.training.config import TrainConfig
 
     def make(**overrides):
         settings = dict(

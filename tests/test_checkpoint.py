@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from styleboost import checkpoint as ckpt
-from styleboost.checkpoint import completed_checkpoints, resolve_resume
-from styleboost.train import train
+from styleboost.training import checkpoint as ckpt
+from styleboost.training.checkpoint import completed_checkpoints, resolve_resume
+from styleboost.training.loop import train
 
 
 def lora_weights(run_dir) -> dict[str, torch.Tensor]:

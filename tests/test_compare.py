@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from styleboost.compare import CompareConfig, claim, compare, summarise, train_runs
-from styleboost.errors import StyleBoostError
+from styleboost.experiments.compare import CompareConfig, claim, compare, summarise, train_runs
+from styleboost.core.errors import StyleBoostError
 from styleboost.toyworld import assets
 
 PERSONALISED = ("dreambooth", "styleboost", "lora", "textual_inversion")
@@ -62,15 +62,15 @@ def test_a_second_comparison_is_refused_without_overwrite_and_finished_runs_are_
     with pytest.raises(StyleBoostError, match="--overwrite"):
         compare(config)
     assert summary_file.read_bytes() == before
-    import styleboost.train
+    import styleboost.training.loop
 
-    monkeypatch.setattr(styleboost.train, "train", lambda cfg: pytest.fail(f"retrained {cfg.output_dir}"))
+    monkeypatch.setattr(styleboost.training.loop, "train", lambda cfg: pytest.fail(f"retrained {cfg.output_dir}"))
     sets = assets.make_experiment_sets(Path(config.out).parent / "cache" / "toyworld-experiment" / assets.TARGET_STYLE)
     runs = train_runs(config, sets, str(assets.pipeline_path()), Path(config.out))
     assert runs[0] == "base=" and len(runs) == 1 + len(PERSONALISED)
     # a finished run with another budget is not mistaken for this one
     retrained = []
-    monkeypatch.setattr(styleboost.train, "train", lambda cfg: retrained.append(Path(cfg.output_dir).name))
+    monkeypatch.setattr(styleboost.training.loop, "train", lambda cfg: retrained.append(Path(cfg.output_dir).name))
     longer = dataclasses.replace(config, max_train_steps=config.max_train_steps + 1)
     train_runs(longer, sets, str(assets.pipeline_path()), Path(config.out))
     assert retrained == [f"{m}-s0" for m in PERSONALISED]

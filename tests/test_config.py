@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from styleboost.config import TrainConfig, config_from_args, load_yaml_config
-from styleboost.embedded import embedded_settings
-from styleboost.errors import StyleBoostError
+from styleboost.training.config import TrainConfig, config_from_args, load_yaml_config
+from styleboost.experiments.embedded import embedded_settings
+from styleboost.core.errors import StyleBoostError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "train_scripts" / "configs").glob("*.yaml"))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from styleboost.data import DrawSampler, ImageTransform, StyleBoostDataset, collate, load_examples
-from styleboost.tokens import fill_placeholders, tokens_in
+from styleboost.training.data import DrawSampler, ImageTransform, StyleBoostDataset, collate, load_examples
+from styleboost.sd.tokens import fill_placeholders, tokens_in
 
 
 def test_sampler_started_midway_continues_the_uninterrupted_stream():
@@ -25,7 +25,7 @@ def test_captions_come_from_txt_files_with_placeholders_filled(style_dirs):
 
 
 def test_default_prompt_used_without_caption_file(tmp_path):
-    from styleboost.toydata import make_styleref_set
+    from styleboost.styles.toydata import make_styleref_set
 
     paths = make_styleref_set(tmp_path, n=2, size=32)
     paths[0].with_suffix(".txt").unlink()

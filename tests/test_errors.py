@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers import one_line_error
 
-from styleboost.toydata import make_styleref_set
+from styleboost.styles.toydata import make_styleref_set
 
 
 def with_flag(args: list[str], flag: str, value: str) -> list[str]:

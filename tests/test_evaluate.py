@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from styleboost.cli import main
-from styleboost.errors import StyleBoostError
-from styleboost.evaluate import EvaluateConfig, evaluate
+from styleboost.core.errors import StyleBoostError
+from styleboost.evaluation.evaluate import EvaluateConfig, evaluate
 from styleboost.metrics.loader import decode_square
 from styleboost.testing import register_tiny_open_clip, tiny_eval_models, write_styled_run, write_styleref
 

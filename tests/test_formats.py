@@ -16,11 +16,11 @@ from helpers import load_base, render
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from styleboost.errors import StyleBoostError
-from styleboost.models import load_pipeline
+from styleboost.core.errors import StyleBoostError
+from styleboost.sd.loading import load_pipeline
 from styleboost.testing import save_original_checkpoint
-from styleboost.train import train
-from styleboost.validation import inference_pipeline
+from styleboost.training.loop import train
+from styleboost.training.validation import inference_pipeline
 
 PROMPT = "a portrait of a person in sks style"
 KOHYA = "pytorch_lora_weights_kohya.safetensors"
@@ -170,7 +170,7 @@ def test_kohya_metadata_marks_a_v_prediction_model_as_sd2(train_config, tiny_vpr
 def test_two_token_embeddings_load_per_file_in_plain_diffusers(train_config, tiny_model_dir, tmp_path):
     from diffusers import StableDiffusionPipeline
 
-    from styleboost.toydata import make_styleref_set
+    from styleboost.styles.toydata import make_styleref_set
 
     folder = tmp_path / "multi"
     for i, image in enumerate(make_styleref_set(folder, n=4, size=32, seed=3)):

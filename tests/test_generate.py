@@ -1,4 +1,4 @@
-"""styleboost.generate against the tiny pipeline: files, seeds, re-runs, LoRA, embeddings, errors."""
+"""styleboost.generation.generate against the tiny pipeline: files, seeds, re-runs, LoRA, embeddings, errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from styleboost import cli
-from styleboost.generate import GenerateConfig, generate_images, read_prompt_file
+from styleboost.generation.generate import GenerateConfig, generate_images, read_prompt_file
 
 FAST = dict(steps=2, guidance=7.5, progress=False)
 

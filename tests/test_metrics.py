@@ -9,7 +9,7 @@ import scipy.linalg
 import torch
 from PIL import Image
 
-from styleboost.errors import StyleBoostError
+from styleboost.core.errors import StyleBoostError
 from styleboost.metrics.cache import EmbeddingCache
 from styleboost.metrics.extractors import GramDistances, GramMatrices, ModuleFeatures, split_gram_matrices
 from styleboost.metrics.features import Scoring, compute_features

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from styleboost.train import train
+from styleboost.training.loop import train
 
 SCRIPT = Path(__file__).resolve().parents[1] / "train_scripts" / "train_styleboost.py"
 # the in-process reference runs on one thread like each launched process: the same summation order inside

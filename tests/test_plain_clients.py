@@ -40,7 +40,7 @@ def test_shipped_pipeline_draws_in_half_precision():
 def test_full_finetune_in_mixed_precision_exports_a_pipeline_plain_diffusers_runs(train_config):
     from diffusers import StableDiffusionPipeline
 
-    from styleboost.train import train
+    from styleboost.training.loop import train
 
     run = train(train_config(method="full", mixed_precision="bf16", max_train_steps=2))
 

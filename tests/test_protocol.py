@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from styleboost.errors import StyleBoostError
-from styleboost.export import LORA_FILE
-from styleboost.protocol import load_protocol, run_source
+from styleboost.core.errors import StyleBoostError
+from styleboost.training.export import LORA_FILE
+from styleboost.evaluation.protocol import load_protocol, run_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = sorted((ROOT / "eval" / "protocols").glob("*.yaml"))

@@ -1,4 +1,4 @@
-"""styleboost.report on a synthetic two-run report: the three files, the Markdown tables, a
+"""styleboost.evaluation.report.report on a synthetic two-run report: the three files, the Markdown tables, a
 self-contained and escaped HTML page, placeholders for missing images, and the page as headless
 Chromium renders it (skipped without Chromium)."""
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from styleboost.errors import StyleBoostError
-from styleboost.headless import dump_dom, find_chromium, screenshot
-from styleboost.report import (
+from styleboost.core.errors import StyleBoostError
+from styleboost.evaluation.report.headless import dump_dom, find_chromium, screenshot
+from styleboost.evaluation.report.report import (
     Bar,
     bar_chart_svg,
     check_dom,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from styleboost import retrieval
-from styleboost.errors import StyleBoostError
-from styleboost.retrieval import markdown_table, query_database_split, retrieval_metrics
+from styleboost.style_encoder import retrieval
+from styleboost.core.errors import StyleBoostError
+from styleboost.style_encoder.retrieval import markdown_table, query_database_split, retrieval_metrics
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:

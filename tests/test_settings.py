@@ -14,8 +14,8 @@ from helpers import one_line_error
 import torch
 
 from styleboost import cli
-from styleboost import notice as notice_module
-from styleboost.generate import GenerateConfig, generate_images
+from styleboost.core import notice as notice_module
+from styleboost.generation.generate import GenerateConfig, generate_images
 
 FAST = dict(steps=2, images_per_prompt=1, progress=False)
 
@@ -37,7 +37,7 @@ def notices(capsys) -> list[str]:
 
 
 def test_report_to_wandb_without_wandb_falls_back_to_no_tracker_with_a_notice(tmp_path, capsys, monkeypatch):
-    from styleboost.accelerator import make_accelerator
+    from styleboost.training.accelerator import make_accelerator
 
     monkeypatch.setitem(sys.modules, "wandb", None)  # importlib.util.find_spec("wandb") -> None: not installed
     accelerator = make_accelerator(tmp_path, None, "wandb")
@@ -52,7 +52,7 @@ def test_train_text_encoder_with_textual_inversion_is_refused(train_main, capsys
 
 
 def test_cache_latents_without_center_crop_says_crops_are_centred(train_config, capsys):
-    from styleboost.data import ImageTransform, LatentCache
+    from styleboost.training.data import ImageTransform, LatentCache
 
     train_config(cache_latents=True, random_flip=True)
     (line,) = notices(capsys)
@@ -86,7 +86,7 @@ def test_learning_rates_of_parts_a_method_does_not_train_get_a_notice(train_conf
 
 
 def test_pivotal_tuning_token_embeddings_have_their_own_learning_rate(train_config):
-    from styleboost.train import build_run
+    from styleboost.training.loop import build_run
 
     run = build_run(train_config(method="lora_ti", new_token=["<s>"], embedding_lr=0.05, train_text_encoder=True,
                                  text_encoder_lr=2e-4))
@@ -101,8 +101,8 @@ def test_pivotal_tuning_token_embeddings_have_their_own_learning_rate(train_conf
 
 
 def test_embedding_lr_defaults_to_the_learning_rate(train_config):
-    from styleboost.methods import build_method
-    from styleboost.train import load_models
+    from styleboost.training.methods import build_method
+    from styleboost.training.loop import load_models
 
     cfg = train_config(method="textual_inversion", new_token=["<s>"], learning_rate=3e-3)
     models, _ = load_models(cfg)
@@ -116,7 +116,7 @@ def test_embedding_lr_defaults_to_the_learning_rate(train_config):
 
 
 def test_evaluate_fp16_on_cpu_says_autocast_is_off(tmp_path, capsys):
-    from styleboost.evaluate import EvaluateConfig, evaluate
+    from styleboost.evaluation.evaluate import EvaluateConfig, evaluate
     from styleboost.testing import tiny_eval_models, write_styled_run, write_styleref
 
     write_styleref(tmp_path / "styleref", "woodcut", count=3, size=64)
@@ -174,7 +174,7 @@ def refusal(capsys, argv: list[str]) -> str:
 
 def test_rerun_with_the_same_settings_skips_without_loading_the_model(tiny_model_dir, prompt_file, tmp_path,
                                                                       monkeypatch):
-    import styleboost.generate as generate
+    import styleboost.generation.generate as generate
 
     config = GenerateConfig(model=tiny_model_dir, prompts=[prompt_file], out=str(tmp_path), **FAST)
     (record,) = generate_images(config)
@@ -204,7 +204,7 @@ def test_rerun_of_a_scheduler_run_with_the_model_default_is_refused(tiny_model_d
 
 def test_rerun_with_a_model_whose_scheduler_is_only_known_once_loaded(tiny_model_dir, prompt_file, tmp_path, capsys,
                                                                     monkeypatch):
-    import styleboost.generate as generate
+    import styleboost.generation.generate as generate
 
     assert cli.main(generate_cli(tiny_model_dir, prompt_file, tmp_path, "--scheduler", "euler")) == 0
     known = generate.scheduler_name

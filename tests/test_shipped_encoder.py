@@ -13,7 +13,7 @@ import pytest
 from styleboost.style_encoder import create_style_encoder
 from styleboost.style_encoder.dataset import read_style_data
 from styleboost.style_encoder.evaluation import score_encoder
-from styleboost.synthstyle import build_style_set
+from styleboost.styles.synthstyle import build_style_set
 
 FRESH_SEED = 20261122
 
@@ -49,7 +49,7 @@ def test_shipped_encoder_groups_styles_it_was_never_trained_on(fresh_set):
 
 def test_shipped_encoder_is_small_and_never_saw_the_held_out_styles():
     from styleboost.style_encoder.factory import shipped_encoders
-    from styleboost.synthstyle import DEFAULT_HELDOUT_STYLES
+    from styleboost.styles.synthstyle import DEFAULT_HELDOUT_STYLES
 
     folder = shipped_encoders()["default"]
     assert (folder / "model.safetensors").stat().st_size < 5 * 2**20

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from styleboost.errors import StyleBoostError
+from styleboost.core.errors import StyleBoostError
 from styleboost.style_encoder import create_style_encoder, load_style_encoder, save_style_encoder, style_similarity
 from styleboost.style_encoder.dataset import read_style_data, split_records
 from styleboost.style_encoder.descriptors import gram_upper
@@ -42,7 +42,7 @@ def tiny_arch(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def toy_style_folder(tmp_path_factory) -> Path:
     """Three toy styles x 8 images in the WikiArt layout (one sub-folder per style)."""
-    from styleboost.toydata import CONTENTS, render_example
+    from styleboost.styles.toydata import CONTENTS, render_example
 
     root = tmp_path_factory.mktemp("styles")
     for style in TOY_STYLES:

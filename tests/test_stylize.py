@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleboost.errors import StyleBoostError
-from styleboost.stylize import PALETTES, PARTS, RANDOM_PARTS, STYLES, apply_style, kuwahara, screen
-from styleboost.synthstyle import make_contents
+from styleboost.core.errors import StyleBoostError
+from styleboost.styles.stylize import PALETTES, PARTS, RANDOM_PARTS, STYLES, apply_style, kuwahara, screen
+from styleboost.styles.synthstyle import make_contents
 
 SIZE = 64
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleboost.errors import StyleBoostError
-from styleboost.stylize import STYLES
-from styleboost.synthstyle import (
+from styleboost.core.errors import StyleBoostError
+from styleboost.styles.stylize import STYLES
+from styleboost.styles.synthstyle import (
     DEFAULT_HELDOUT_STYLES,
     HELDOUT_PHOTOS,
     MANIFEST_NAME,

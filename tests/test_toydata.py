@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleboost.errors import StyleBoostError
-from styleboost.toydata import (
+from styleboost.core.errors import StyleBoostError
+from styleboost.styles.toydata import (
     CONTENTS,
     NON_PEOPLE_CONTENTS,
     PEOPLE_CONTENTS,

@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from conftest import load_entry_point
-from styleboost.errors import StyleBoostError
+from styleboost.core.errors import StyleBoostError
 from styleboost.toyworld import architectures as archs
 from styleboost.toyworld import assets, pretrain, scenes
 from styleboost.toyworld.world import (

@@ -10,8 +10,8 @@ import torch
 from helpers import load_base, render
 from safetensors.torch import load_file
 
-from styleboost.train import build_run, compute_loss, train
-from styleboost.validation import inference_pipeline
+from styleboost.training.loop import build_run, compute_loss, train
+from styleboost.training.validation import inference_pipeline
 
 PROMPT = "a portrait of a person in sks style"
 
@@ -116,7 +116,7 @@ def test_textual_inversion_changes_only_new_token_rows(train_config, tiny_model_
     weight = run.models.text_encoder.get_input_embeddings().weight
     before = weight.detach().clone()
     unet_before = {n: p.detach().clone() for n, p in run.models.unet.named_parameters()}
-    from styleboost.train import finish, train_loop
+    from styleboost.training.loop import finish, train_loop
 
     train_loop(run)
     finish(run)
@@ -127,7 +127,7 @@ def test_textual_inversion_changes_only_new_token_rows(train_config, tiny_model_
     prompt = "a portrait of a person in <neon> style"
     trained = render(inference_pipeline(run), prompt)
     plain = load_base(tiny_model_dir)
-    from styleboost.export import load_embeddings, read_embeddings
+    from styleboost.training.export import load_embeddings, read_embeddings
 
     embeddings = read_embeddings(run.output_dir / "learned_embeds.safetensors")
     assert list(embeddings) == ["<neon>"]
@@ -143,7 +143,7 @@ def test_lora_ti_trains_adapter_and_token_rows(train_config):
     run = build_run(train_config(method="lora_ti", new_token=["<neon>"], max_train_steps=3, learning_rate=5e-2))
     weight = run.models.text_encoder.get_input_embeddings().weight
     before = weight.detach().clone()
-    from styleboost.train import train_loop
+    from styleboost.training.loop import train_loop
 
     train_loop(run)
     changed = (weight.detach() != before).any(dim=1).nonzero().flatten().tolist()
@@ -152,7 +152,7 @@ def test_lora_ti_trains_adapter_and_token_rows(train_config):
 
 
 def test_multi_token_captions_choose_the_token_they_train(train_config, tmp_path):
-    from styleboost.toydata import make_styleref_set
+    from styleboost.styles.toydata import make_styleref_set
 
     folder = tmp_path / "multi"
     paths = make_styleref_set(folder, n=4, size=32, seed=3)
@@ -164,7 +164,7 @@ def test_multi_token_captions_choose_the_token_they_train(train_config, tmp_path
     assert [e.caption for e in run.styleref] == ["an image in <v1> style", "an image in <v2> style"] * 2
     weight = run.models.text_encoder.get_input_embeddings().weight
     before = weight.detach().clone()
-    from styleboost.train import train_loop
+    from styleboost.training.loop import train_loop
 
     train_loop(run)  # 2 steps of batch 1: each step trains the token of its one caption
     changed = (weight.detach() != before).any(dim=1).nonzero().flatten().tolist()
@@ -172,7 +172,7 @@ def test_multi_token_captions_choose_the_token_they_train(train_config, tmp_path
 
 
 def test_v_prediction_models_train_towards_velocity(train_config, tiny_vpred_model_dir):
-    from styleboost.step import prediction_target
+    from styleboost.training.step import prediction_target
 
     run = build_run(train_config(pretrained_model_name_or_path=tiny_vpred_model_dir))
     scheduler = run.models.noise_scheduler
@@ -264,14 +264,14 @@ def test_aux_dir_without_a_prior_term_is_announced(train_config, capsys):
 
 
 def test_generated_mode_refuses_a_folder_of_other_images(train_config, style_dirs):
-    from styleboost.errors import StyleBoostError
+    from styleboost.core.errors import StyleBoostError
 
     with pytest.raises(StyleBoostError, match="did not generate"):
         build_run(train_config(aux_mode="generated", aux_dir=style_dirs[1], num_aux_images=2, aux_inference_steps=1))
 
 
 def test_generated_class_images_are_reused_only_with_the_same_settings(train_config, tmp_path):
-    from styleboost.errors import StyleBoostError
+    from styleboost.core.errors import StyleBoostError
 
     cache = tmp_path / "class-images"
     settings = dict(aux_mode="generated", aux_dir=str(cache), num_aux_images=2, aux_inference_steps=1)

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from styleboost.config import TrainConfig
-from styleboost.errors import StyleBoostError
-from styleboost.train import build_run, train
-from styleboost.validation import (
+from styleboost.training.config import TrainConfig
+from styleboost.core.errors import StyleBoostError
+from styleboost.training.loop import build_run, train
+from styleboost.training.validation import (
     CPU_IMAGES_PER_PROMPT,
     CPU_INFERENCE_STEPS,
     DEFAULT_VALIDATION_PROMPTS,
@@ -48,7 +48,7 @@ def test_unset_settings_mean_the_defaults():
 
 
 def test_cpu_default_draws_fewer_steps_and_one_image_and_says_so(train_config, capsys, monkeypatch):
-    monkeypatch.setattr("styleboost.notice._seen", set())  # notices print once a process
+    monkeypatch.setattr("styleboost.core.notice._seen", set())  # notices print once a process
     run = build_run(train_config(num_validation_images=None, validation_inference_steps=None))
     assert run.accelerator.device.type == "cpu"
     capsys.readouterr()
@@ -98,6 +98,6 @@ def test_zero_images_or_steps_are_refused(train_config, setting):
 
 
 def test_settings_that_cannot_apply_are_announced(train_config, capsys, monkeypatch):
-    monkeypatch.setattr("styleboost.notice._seen", set())
+    monkeypatch.setattr("styleboost.core.notice._seen", set())
     train_config(skip_final_samples=True, num_validation_images=3, validation_steps=None)
     assert "--num_validation_images" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 With no arguments it runs the embedded default: the pre-trained toy world learns a held-out style,
 then the base and tuned models are generated and evaluated side by side. All logic lives in
-``styleboost.train`` and ``styleboost.embedded``; ``--help`` lists every setting.
+``styleboost.training.loop`` and ``styleboost.experiments.embedded``; ``--help`` lists every setting.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 
 from styleboost.cli import run_cli
-from styleboost.config import config_from_args
-from styleboost.embedded import evaluate_run, fill_local_defaults, uses_toy_world
-from styleboost.train import train
+from styleboost.training.config import config_from_args
+from styleboost.experiments.embedded import evaluate_run, fill_local_defaults, uses_toy_world
+from styleboost.training.loop import train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"styleboost: finished {cfg.max_train_steps} steps; outputs in {run.output_dir}")
         if uses_toy_world(cfg):
-            from styleboost.report import ReportView, markdown_table, score_tables
+            from styleboost.evaluation.report.report import ReportView, markdown_table, score_tables
 
             report = evaluate_run(cfg, run.output_dir)
             print(markdown_table(score_tables(ReportView.of(report))[0]))

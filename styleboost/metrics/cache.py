@@ -17,9 +17,9 @@ from safetensors import SafetensorError
 from torch import nn
 from safetensors.torch import load_file, save
 
-from styleboost.atomic import write_bytes_atomic
-from styleboost.data import file_sha256
-from styleboost.notice import notice
+from styleboost.core.atomic import write_bytes_atomic
+from styleboost.training.data import file_sha256
+from styleboost.core.notice import notice
 
 
 def hash_files(paths: Iterable[Path], threads: int = 8) -> list[str]:

@@ -16,9 +16,9 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from styleboost.errors import StyleBoostError, first_line
+from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.metrics.cache import file_identity, module_fingerprint
-from styleboost.notice import notice
+from styleboost.core.notice import notice
 from styleboost.testing import TINY_OPEN_CLIP, register_tiny_open_clip
 
 DEFAULT_CLIP = "ViT-L-14:openai"

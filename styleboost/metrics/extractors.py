@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from styleboost.errors import StyleBoostError, first_line
+from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.metrics.cache import file_identity, module_fingerprint
 from styleboost.metrics.clip import ClipModel
 from styleboost.style_encoder.model import StyleEncoder

@@ -16,9 +16,9 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from styleboost.data import IMAGE_SUFFIXES, list_images
-from styleboost.errors import StyleBoostError
-from styleboost.generate import read_metadata
+from styleboost.training.data import IMAGE_SUFFIXES, list_images
+from styleboost.core.errors import StyleBoostError
+from styleboost.generation.generate import read_metadata
 
 UNKNOWN_PROMPT_SET = "unknown"
 SKIPPED_FOLDERS = ("grids",)

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from styleboost.errors import StyleBoostError
-from styleboost.notice import notice
+from styleboost.core.errors import StyleBoostError
+from styleboost.core.notice import notice
 
 
 class Backbone(nn.Module):

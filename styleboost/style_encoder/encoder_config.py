@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from styleboost.errors import StyleBoostError
+from styleboost.core.errors import StyleBoostError
 
 FEATURES = ("meanstd", "gram", "pool")
 HEADS = ("mlp", "linear", "none")

@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from styleboost.errors import StyleBoostError
-from styleboost.atomic import write_json_atomic
-from styleboost.manifest import package_versions
-from styleboost.retrieval import markdown_table, retrieval_metrics
+from styleboost.core.errors import StyleBoostError
+from styleboost.core.atomic import write_json_atomic
+from styleboost.core.manifest import package_versions
+from styleboost.style_encoder.retrieval import markdown_table, retrieval_metrics
 from styleboost.style_encoder.dataset import StyleRecord, read_style_data
 from styleboost.style_encoder.factory import create_style_encoder
 from styleboost.style_encoder.model import StyleEncoder

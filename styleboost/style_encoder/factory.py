@@ -21,7 +21,7 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
-from styleboost.errors import StyleBoostError, first_line
+from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.style_encoder.encoder_config import EncoderConfig, named_configs, read_config
 from styleboost.style_encoder.model import StyleEncoder
 

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from styleboost.errors import StyleBoostError
+from styleboost.core.errors import StyleBoostError
 
 
 class PKBatchSampler:

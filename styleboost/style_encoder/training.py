@@ -22,12 +22,12 @@ from typing import Any
 
 import torch
 
-from styleboost.accelerator import lr_schedule, make_accelerator
-from styleboost.checkpoint import resolve_resume, save_checkpoint
-from styleboost.config import _opt, build_parser, load_yaml_config
-from styleboost.errors import StyleBoostError
-from styleboost.manifest import package_versions, update_manifest
-from styleboost.run_dir import claim_run_dir
+from styleboost.training.accelerator import lr_schedule, make_accelerator
+from styleboost.training.checkpoint import resolve_resume, save_checkpoint
+from styleboost.training.config import _opt, build_parser, load_yaml_config
+from styleboost.core.errors import StyleBoostError
+from styleboost.core.manifest import package_versions, update_manifest
+from styleboost.training.run_dir import claim_run_dir
 from styleboost.style_encoder.dataset import (
     StyleImageDataset,
     StyleRecord,

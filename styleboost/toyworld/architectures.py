@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from styleboost.errors import StyleBoostError
+from styleboost.core.errors import StyleBoostError
 
 CLIP_NAME = "styleboost-toyworld-clip"
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from styleboost.atomic import write_bytes_atomic
-from styleboost.errors import StyleBoostError
+from styleboost.core.atomic import write_bytes_atomic
+from styleboost.core.errors import StyleBoostError
 from styleboost.toyworld.world import write_style_folder
 
 TOYWORLD = "toyworld"  # the name of the shipped CLIP and style encoder

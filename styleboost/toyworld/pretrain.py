@@ -14,7 +14,7 @@ model set the global colours that most styles are made of.
 The training loops are written here rather than taken from a diffusers example script because they
 train from scratch on in-memory tensors (latents cached once, captions tokenised once); the pieces
 come from the libraries: diffusers' noise schedule, ``EMAModel`` and LR schedules, min-SNR weights
-from ``styleboost.step``, open_clip's ``ClipLoss``, and the style-encoder trainer of
+from ``styleboost.training.step``, open_clip's ``ClipLoss``, and the style-encoder trainer of
 ``styleboost.style_encoder.training``.
 """
 
@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from styleboost.atomic import write_bytes_atomic
-from styleboost.config import _opt
-from styleboost.errors import StyleBoostError
+from styleboost.core.atomic import write_bytes_atomic
+from styleboost.training.config import _opt
+from styleboost.core.errors import StyleBoostError
 from styleboost.toyworld import architectures as archs
 from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, render_world
 
@@ -241,7 +241,7 @@ def denoiser_loop(cfg: PretrainConfig, text_encoder, unet, tokenizer, latent_par
     from diffusers import DDPMScheduler
     from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
-    from styleboost.step import add_noise, prediction_target, sample_weights
+    from styleboost.training.step import add_noise, prediction_target, sample_weights
 
     text_encoder.train(), unet.train()
     scheduler = DDPMScheduler(**archs.sd_scheduler_config())
@@ -509,7 +509,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
 
 def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> PretrainConfig:
     """Defaults, then the YAML file of --config, then the flags given."""
-    from styleboost.config import build_parser, load_yaml_config
+    from styleboost.training.config import build_parser, load_yaml_config
 
     parser = build_parser(prog, cls=PretrainConfig, description="Pre-train the toy world's models from a seed.")
     args = vars(parser.parse_args(argv))

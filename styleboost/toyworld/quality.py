@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from styleboost.atomic import save_image_atomic
+from styleboost.core.atomic import save_image_atomic
 from styleboost.toyworld import scenes
 from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, styled_caption
 

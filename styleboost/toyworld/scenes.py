@@ -1,6 +1,6 @@
 """What the toy world shows: its contents, their captions, and how each is drawn in natural colours.
 
-The single-subject contents reuse the procedural drawers of ``styleboost.toydata`` (people in
+The single-subject contents reuse the procedural drawers of ``styleboost.styles.toydata`` (people in
 poses, portraits, groups, houses, trees, mountains with a sun) and add animals and three
 two-subject scenes ("a person next to a house"...). ``CLASSES`` are the contents a zero-shot
 classifier is asked to tell apart; the compositions are only trained on.
@@ -14,10 +14,10 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from styleboost import toydata
-from styleboost.errors import StyleBoostError
-from styleboost.synthstyle import natural_image
-from styleboost.toydata import Canvas, Kind, hsv_colour, jitter, pick, sky_and_ground
+from styleboost.styles import toydata
+from styleboost.core.errors import StyleBoostError
+from styleboost.styles.synthstyle import natural_image
+from styleboost.styles.toydata import Canvas, Kind, hsv_colour, jitter, pick, sky_and_ground
 
 # fur colours of the animals: brown, ginger, grey, black, cream
 FUR: tuple[toydata.RGB, ...] = ((120, 80, 45), (205, 120, 50), (130, 130, 135), (40, 35, 35), (225, 205, 165))

@@ -20,9 +20,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from styleboost.atomic import save_image_atomic, write_text_atomic
-from styleboost.errors import StyleBoostError
-from styleboost.stylize import apply_style, check_style
+from styleboost.core.atomic import save_image_atomic, write_text_atomic
+from styleboost.core.errors import StyleBoostError
+from styleboost.styles.stylize import apply_style, check_style
 from styleboost.toyworld import scenes
 
 NATURAL = "natural"  # drawn in natural colours; the caption names no style

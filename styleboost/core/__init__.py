@@ -1,0 +1,1 @@
+"""Shared foundations: errors, notices, atomic writes, the run manifest, settings, paths, images."""

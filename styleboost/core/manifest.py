@@ -1,0 +1,45 @@
+"""The run manifest: ``run.json`` beside a run's outputs (config, versions, data hashes, status)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+from styleboost.core.atomic import write_json_atomic
+from styleboost.training.data import file_sha256
+
+PACKAGES = (
+    "styleboost", "torch", "diffusers", "transformers", "accelerate", "peft", "safetensors", "open-clip-torch",
+    "torchmetrics",
+)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a run depends on."""
+    versions: dict[str, str | None] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def data_hashes(paths: Iterable[Path]) -> dict[str, str]:
+    """SHA-256 of each input image, keyed by its path."""
+    return {str(p): file_sha256(p) for p in paths}
+
+
+def update_manifest(output_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into ``run.json`` (created on first call) and return the whole manifest."""
+    path = Path(output_dir) / "run.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    manifest.update(fields)
+    manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_json_atomic(path, manifest)
+    return manifest

@@ -1,0 +1,1 @@
+"""Scoring generated images, protocols, and the report."""

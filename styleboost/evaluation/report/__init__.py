@@ -1,0 +1,1 @@
+"""Rendering an evaluation report: JSON, Markdown, HTML."""

@@ -1,0 +1,1 @@
+"""Whole experiments: the embedded default run and the method comparison."""

@@ -1,0 +1,1 @@
+"""Generating images from prompt files with a base or tuned model."""

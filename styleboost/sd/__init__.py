@@ -1,0 +1,1 @@
+"""Base-model knowledge: loading pipelines, model families, tokens, prompts, weight files."""

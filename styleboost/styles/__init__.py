@@ -1,0 +1,1 @@
+"""Procedural art styles and the synthetic style data set."""

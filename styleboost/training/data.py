@@ -1,0 +1,219 @@
+"""Image sets for training: StyleRef and Aux folders, captions, transforms and the paired dataset.
+
+An image's caption is a same-name ``.txt`` beside it; otherwise the set's prompt is used. The
+dataset yields one StyleRef example and, when an Aux set is used, one Aux example per index, and
+draws its augmentation from a per-draw seed so that a resumed run sees exactly the same batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch.utils.data import Dataset, Sampler
+
+from styleboost.core.errors import StyleBoostError
+from styleboost.core.notice import notice
+from styleboost.sd.tokens import fill_placeholders, require_token
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training image and the prompt it is trained with."""
+
+    path: Path
+    caption: str
+
+
+def list_images(folder: str | Path, *, flag: str) -> list[Path]:
+    """Image files directly inside ``folder``, sorted; one-line errors for missing or empty folders."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StyleBoostError(f"{flag} {folder}: folder not found")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise StyleBoostError(f"{flag} {folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+    return files
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """Decode an image as RGB, applying its EXIF orientation."""
+    with Image.open(path) as img:
+        return ImageOps.exif_transpose(img).convert("RGB")
+
+
+def decodable(files: Sequence[Path], *, flag: str) -> list[Path]:
+    """Keep the images that decode; name each one skipped; fail if none is left."""
+    good = []
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                img.load()
+            good.append(path)
+        except (UnidentifiedImageError, OSError, SyntaxError) as err:
+            notice(f"skipping {path}: it does not decode as an image ({type(err).__name__})")
+    if not good:
+        raise StyleBoostError(f"{flag}: none of the {len(files)} image(s) could be decoded")
+    return good
+
+
+def load_examples(
+    folder: str | Path, default_prompt: str, tokens: list[str], *, flag: str, needs_token: bool
+) -> list[Example]:
+    """The examples of one image folder, captions filled in and checked for the bound tokens."""
+    examples = []
+    for path in decodable(list_images(folder, flag=flag), flag=flag):
+        caption_file = path.with_suffix(".txt")
+        raw = caption_file.read_text(encoding="utf-8").strip() if caption_file.is_file() else default_prompt
+        source = str(caption_file) if caption_file.is_file() else f"{flag} prompt"
+        caption = fill_placeholders(raw, tokens, source=source)
+        if needs_token:
+            require_token(caption, tokens, source=source)
+        examples.append(Example(path, caption))
+    return examples
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, for the run manifest."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ImageTransform:
+    """Resize the short side, crop to a square (center or random), optionally flip; scale to [-1, 1]."""
+
+    resolution: int
+    center_crop: bool = False
+    random_flip: bool = False
+
+    def crop_box(self, size: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int, int]:
+        width, height = size
+        if self.center_crop:
+            left, top = (width - self.resolution) // 2, (height - self.resolution) // 2
+        else:
+            left = int(rng.integers(0, width - self.resolution + 1))
+            top = int(rng.integers(0, height - self.resolution + 1))
+        return left, top, left + self.resolution, top + self.resolution
+
+    def __call__(self, image: Image.Image, rng: np.random.Generator, *, flip: bool | None = None) -> torch.Tensor:
+        scale = self.resolution / min(image.size)
+        new_size = (max(self.resolution, round(image.width * scale)), max(self.resolution, round(image.height * scale)))
+        image = image.resize(new_size, Image.Resampling.BICUBIC)
+        image = image.crop(self.crop_box(image.size, rng))
+        if flip is None:
+            flip = self.random_flip and bool(rng.random() < 0.5)
+        if flip:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1)
+        return pixels / 127.5 - 1.0
+
+
+class DrawSampler(Sampler):
+    """An endless shuffled stream of (index, draw seed), cut to the draws a run still needs.
+
+    Epoch ``e`` is the permutation seeded by (seed, e); each draw's seed is derived from its
+    position in the stream. Starting at ``start`` yields exactly what the uninterrupted run
+    would have yielded from there, which makes resuming exact.
+    """
+
+    def __init__(self, length: int, *, seed: int, total: int, start: int = 0):
+        self.length, self.seed, self.total, self.start = length, seed, total, start
+
+    def __len__(self) -> int:
+        return self.total - self.start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, order = -1, None
+        for position in range(self.start, self.total):
+            if position // self.length != epoch:
+                epoch = position // self.length
+                order = np.random.default_rng([self.seed, epoch]).permutation(self.length)
+            yield int(order[position % self.length]), position
+
+
+class StyleBoostDataset(Dataset):
+    """Pairs each StyleRef example with an Aux example (cycled); Aux is optional.
+
+    Items are keyed by ``(index, draw)``; with ``latent_cache`` the images are replaced by
+    cached VAE latent distributions (see ``LatentCache``).
+    """
+
+    def __init__(
+        self,
+        styleref: list[Example],
+        aux: list[Example] | None,
+        transform: ImageTransform,
+        *,
+        seed: int,
+        latent_cache: "LatentCache | None" = None,
+    ):
+        self.styleref, self.aux, self.transform = styleref, aux or [], transform
+        self.seed, self.latent_cache = seed, latent_cache
+
+    def __len__(self) -> int:
+        return max(len(self.styleref), len(self.aux))
+
+    def _one(self, example: Example, rng: np.random.Generator) -> dict:
+        if self.latent_cache is not None:
+            flip = self.transform.random_flip and bool(rng.random() < 0.5)
+            return {"latent_dist": self.latent_cache.get(example.path, flip), "caption": example.caption}
+        return {"pixel_values": self.transform(open_rgb(example.path), rng), "caption": example.caption}
+
+    def __getitem__(self, key: tuple[int, int] | int) -> dict:
+        index, draw = key if isinstance(key, tuple) else (key, key)
+        rng = np.random.default_rng([self.seed, draw])
+        item = {"instance": self._one(self.styleref[index % len(self.styleref)], rng), "draw": draw}
+        if self.aux:
+            item["prior"] = self._one(self.aux[index % len(self.aux)], rng)
+        return item
+
+
+def _stack(parts: list[dict]) -> dict:
+    key = "latent_dist" if "latent_dist" in parts[0] else "pixel_values"
+    return {key: torch.stack([p[key] for p in parts]), "captions": [p["caption"] for p in parts]}
+
+
+def collate(items: list[dict]) -> dict:
+    """Batch of StyleRef examples and, when present, as many Aux examples; ``draws`` key their randomness."""
+    batch = {"instance": _stack([i["instance"] for i in items]), "draws": [int(i["draw"]) for i in items]}
+    if "prior" in items[0]:
+        batch["prior"] = _stack([i["prior"] for i in items])
+    return batch
+
+
+class LatentCache:
+    """VAE latent distributions (mean and log-variance) of every image, computed once.
+
+    Crops are fixed to the center when caching; with ``random_flip`` both orientations are
+    cached, so augmentation still varies between epochs. A fresh latent is sampled each step.
+    """
+
+    def __init__(self, transform: ImageTransform):
+        self.transform = ImageTransform(transform.resolution, center_crop=True, random_flip=transform.random_flip)
+        self.params: dict[tuple[Path, bool], torch.Tensor] = {}
+
+    @torch.no_grad()
+    def fill(self, examples: Sequence[Example], vae, *, device: torch.device, dtype: torch.dtype) -> None:
+        rng = np.random.default_rng(0)
+        flips = (False, True) if self.transform.random_flip else (False,)
+        for example in examples:
+            for flip in flips:
+                if (example.path, flip) in self.params:
+                    continue
+                pixels = self.transform(open_rgb(example.path), rng, flip=flip)[None]
+                dist = vae.encode(pixels.to(device, dtype)).latent_dist
+                self.params[(example.path, flip)] = dist.parameters[0].float().cpu()
+
+    def get(self, path: Path, flip: bool) -> torch.Tensor:
+        return self.params[(path, flip)]

@@ -1,0 +1,261 @@
+"""Writing trained weights in the formats users load: diffusers LoRA, kohya LoRA, TI embeddings, pipelines.
+
+- LoRA: ``pytorch_lora_weights.safetensors`` (``pipe.load_lora_weights(output_dir)``), with the
+  adapter's rank/alpha metadata so a non-default alpha loads with the right scale.
+- kohya/webui: the same LoRA through diffusers' ``convert_state_dict_to_kohya``, in SD 1.x/2.x key names
+  (``lora_unet_*``, ``lora_te_*``), every module's ``.alpha`` the trained alpha, and the safetensors
+  metadata webui and ComfyUI read: kohya's ``ss_*`` training keys and ``modelspec.*``.
+- Token embeddings: ``learned_embeds.safetensors``, {token: vector}, and one webui file per token,
+  ``embeddings/<token without <>>.safetensors`` = {"emb_params": [1, dim]}, which diffusers'
+  ``load_textual_inversion(file, token=...)`` reads too.
+- Full fine-tune: a diffusers pipeline folder (safetensors).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from styleboost.core.errors import StyleBoostError, first_line
+from styleboost.training.methods import FullPart, Method, Models
+from styleboost.sd.loading import PICKLE_SUFFIXES
+
+LORA_FILE = "pytorch_lora_weights.safetensors"
+KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
+EMBEDDINGS_FILE = "learned_embeds.safetensors"
+EMBEDDINGS_DIR = "embeddings"  # one webui-format file per learned token
+
+
+@dataclass
+class TrainingInfo:
+    """What a training run tells other tools about its weights (the kohya LoRA's ``ss_*``/``modelspec.*`` metadata)."""
+
+    base_model: str | None
+    output_name: str
+    tokens: list[str]
+    resolution: int
+    tag_frequency: dict[str, dict[str, int]]  # kohya's: image folder name -> {tag: count}
+    num_train_images: int
+    num_reg_images: int
+    max_train_steps: int
+    learning_rate: float
+    text_encoder_lr: float | None
+    seed: int
+    comment: str
+
+
+def tag_frequency(examples) -> dict[str, dict[str, int]]:
+    """Per image folder, how many captions hold each tag: comma-separated, stripped, lower-cased (as kohya counts)."""
+    counts: dict[str, dict[str, int]] = {}
+    for example in examples:
+        folder = counts.setdefault(Path(example.path).parent.name, {})
+        for tag in (t.strip().lower() for t in example.caption.split(",")):
+            if tag:
+                folder[tag] = folder.get(tag, 0) + 1
+    return counts
+
+
+def training_info(run) -> TrainingInfo:
+    """The ``TrainingInfo`` of a finished ``styleboost.training.loop.Run``."""
+    cfg = run.cfg
+    return TrainingInfo(
+        base_model=cfg.pretrained_model_name_or_path,
+        output_name=Path(run.output_dir).name,
+        tokens=list(run.models.tokens),
+        resolution=int(run.resolution),
+        tag_frequency=tag_frequency(run.styleref + run.aux),
+        num_train_images=len(run.styleref),
+        num_reg_images=len(run.aux),
+        max_train_steps=cfg.max_train_steps,
+        learning_rate=cfg.learning_rate,
+        text_encoder_lr=cfg.text_encoder_lr,
+        seed=cfg.seed,
+        comment=f"StyleBoost {run.method.name}, aux mode {cfg.aux_mode}, prior loss weight {cfg.prior_loss_weight}",
+    )
+
+
+def lora_state(model) -> dict[str, torch.Tensor]:
+    """The model's peft LoRA weights in diffusers' key naming."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    return convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
+
+
+def save_lora(
+    models: Models, method: Method, output_dir: Path, *, kohya: bool, info: TrainingInfo | None = None
+) -> list[Path]:
+    """Save every LoRA part in one diffusers file (and optionally a kohya copy, with ``info`` as metadata)."""
+    targets = [p.target for p in method.lora_parts()]
+    layers = {f"{t}_lora_layers": lora_state(models.module(t)) for t in targets}
+    metadata = {f"{t}_lora_adapter_metadata": models.module(t).peft_config["default"].to_dict() for t in targets}
+    models.pipeline_class.save_lora_weights(output_dir, **layers, **metadata, weight_name=LORA_FILE)
+    written = [output_dir / LORA_FILE]
+    if kohya:
+        kohya_meta = kohya_metadata(models, method, info)
+        save_file(kohya_state(models, method), str(output_dir / KOHYA_FILE), metadata=kohya_meta)
+        written.append(output_dir / KOHYA_FILE)
+    return written
+
+
+def kohya_state(models: Models, method: Method) -> dict[str, torch.Tensor]:
+    """LoRA in SD 1.x/2.x kohya keys, each module's ``.alpha`` its part's alpha (diffusers writes alpha = rank)."""
+    from diffusers.utils import convert_state_dict_to_kohya
+    from peft.utils import get_peft_model_state_dict
+
+    state = {}
+    for part in method.lora_parts():
+        module = models.module(part.target)
+        prefix = f"{part.target}."
+        if part.target == "text_encoder" and not hasattr(module, "text_model"):
+            prefix += "text_model."  # webui and ComfyUI name CLIP's layers with the level transformers 5.6 flattened
+        peft_state = {prefix + k: v for k, v in get_peft_model_state_dict(module).items()}
+        for key, value in convert_state_dict_to_kohya(peft_state).items():
+            if key.startswith("lora_te1_"):  # diffusers names it for SDXL's two encoders; SD 1.x/2.x have one
+                key = "lora_te_" + key.removeprefix("lora_te1_")
+            state[key] = torch.tensor(float(part.alpha)) if key.endswith(".alpha") else value.contiguous()
+    return state
+
+
+def kohya_metadata(models: Models, method: Method, info: TrainingInfo | None) -> dict[str, str]:
+    """The safetensors metadata of the kohya file: kohya sd-scripts' ``ss_*`` keys and ModelSpec's
+    ``modelspec.*`` (named as in sd-scripts' train_network.py and library/sai_model_spec.py). All strings."""
+    part = method.lora_parts()[0]
+    v_prediction = models.noise_scheduler.config.prediction_type == "v_prediction"
+    v2 = models.text_encoder.config.hidden_size == 1024 or v_prediction  # SD 2.x: OpenCLIP ViT-H, or v-prediction
+    meta: dict[str, Any] = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": part.rank,
+        "ss_network_alpha": part.alpha,
+        "ss_network_dropout": part.dropout,
+        "ss_v2": v2,
+        "ss_base_model_version": ("sd_v2" if v2 else "sd_v1") + ("_v" if v_prediction else ""),
+    }
+    if info is not None:
+        base = info.base_model or ""
+        architecture = "stable-diffusion-v1"
+        if v2:
+            architecture = "stable-diffusion-v2-768-v" if v_prediction else "stable-diffusion-v2-512"
+        meta |= {
+            "ss_sd_model_name": Path(base).name if base and Path(base).exists() else base,
+            "ss_output_name": info.output_name,
+            "ss_resolution": (info.resolution, info.resolution),
+            "ss_tag_frequency": json.dumps(info.tag_frequency),
+            "ss_num_train_images": info.num_train_images,
+            "ss_num_reg_images": info.num_reg_images,
+            "ss_max_train_steps": info.max_train_steps,
+            "ss_learning_rate": info.learning_rate,
+            "ss_unet_lr": info.learning_rate,
+            "ss_text_encoder_lr": info.text_encoder_lr if info.text_encoder_lr is not None else info.learning_rate,
+            "ss_seed": info.seed,
+            "ss_training_comment": info.comment,
+            "modelspec.sai_model_spec": "1.0.0",
+            "modelspec.architecture": f"{architecture}/lora",
+            "modelspec.implementation": "diffusers",
+            "modelspec.title": info.output_name,
+            "modelspec.trigger_phrase": ", ".join(f"{t} style" for t in info.tokens),
+            "modelspec.resolution": f"{info.resolution}x{info.resolution}",
+            "modelspec.prediction_type": "v" if v_prediction else "epsilon",
+            "modelspec.date": datetime.datetime.now().isoformat(timespec="seconds"),
+        }
+    return {key: str(value) for key, value in meta.items()}  # safetensors metadata holds strings only
+
+
+def embedding_file_names(tokens: list[str]) -> dict[str, str]:
+    """Token -> its webui file under ``embeddings/``: the token without <>, other unsafe characters as _ (webui's
+    prompt word is the file name), made unique."""
+    names: dict[str, str] = {}
+    for token in tokens:
+        stem = re.sub(r"[^\w.-]", "_", token.strip("<>")) or "token"
+        name, n = stem, 1
+        while f"{name}.safetensors" in names.values():
+            n += 1
+            name = f"{stem}_{n}"
+        names[token] = f"{name}.safetensors"
+    return names
+
+
+def save_embeddings(models: Models, output_dir: Path) -> list[Path]:
+    """{token: embedding row} for every bound new token, and each token's row in its own webui-format file."""
+    weight = models.text_encoder.get_input_embeddings().weight.detach().float().cpu()
+    state = {token: weight[i].clone() for token, i in zip(models.tokens, models.token_ids)}
+    path = output_dir / EMBEDDINGS_FILE
+    save_file(state, str(path))
+    written = [path]
+    (output_dir / EMBEDDINGS_DIR).mkdir(exist_ok=True)
+    for token, name in embedding_file_names(list(state)).items():
+        written.append(output_dir / EMBEDDINGS_DIR / name)
+        save_file({"emb_params": state[token][None].contiguous()}, str(written[-1]))
+    return written
+
+
+def find_embeddings(path: str) -> Path:
+    """The learned-embeddings file: the path itself or ``learned_embeds.safetensors`` in a folder."""
+    emb = Path(path).expanduser()
+    if emb.is_dir():
+        emb = emb / EMBEDDINGS_FILE
+    if emb.suffix in PICKLE_SUFFIXES:
+        raise StyleBoostError(
+            f"--embeddings {emb} is a pickle file, which can run code when loaded; convert it to .safetensors"
+        )
+    if not emb.is_file():
+        raise StyleBoostError(f"--embeddings file not found: {emb}")
+    if emb.suffix != ".safetensors":
+        raise StyleBoostError(f"--embeddings {emb}: expected a .safetensors file")
+    return emb
+
+
+def read_embeddings(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Token string -> embedding (1-D, or 2-D for a multi-vector token) from a safetensors file."""
+
+    try:
+        embeddings = load_file(str(path), device="cpu")
+    except Exception as err:  # safetensors raises its own error types for damaged files
+        raise StyleBoostError(f"could not read embeddings {path}: {first_line(err)}") from None
+    if not embeddings:
+        raise StyleBoostError(f"embeddings file {path} holds no tokens")
+    return embeddings
+
+
+def load_embeddings(pipe, embeddings: dict[str, torch.Tensor]) -> None:
+    """Add each learned token and its embedding to the pipeline's tokenizer and text encoder."""
+    tokens = list(embeddings)
+    try:
+        pipe.load_textual_inversion([embeddings[t] for t in tokens], token=tokens)
+    except ValueError as err:
+        raise StyleBoostError(f"could not load the learned embeddings: {first_line(err)}") from None
+
+
+def save_pipeline(models: Models, output_dir: Path) -> Path:
+    """The whole fine-tuned pipeline as a diffusers folder, every part in fp32.
+
+    Frozen parts were cast to the mixed-precision dtype for training; saved so, transformers would load
+    the text encoder in bf16/fp16 while diffusers loads the UNet in fp32, and plain ``from_pretrained``
+    + ``pipe(prompt)`` would fail on the dtype mismatch. The run is over, so the casts are in place."""
+    for module in (models.vae, models.text_encoder, models.unet):
+        module.to(torch.float32)
+    models.pipeline().save_pretrained(output_dir, safe_serialization=True)
+    return output_dir / "model_index.json"
+
+
+def export_weights(
+    models: Models, method: Method, output_dir: Path, *, kohya: bool, info: TrainingInfo | None = None
+) -> list[Path]:
+    """Write every output this method produces; returns the files written. ``info`` (``training_info(run)``)
+    becomes the kohya file's training metadata."""
+    written: list[Path] = []
+    if any(isinstance(p, FullPart) for p in method.parts):
+        written.append(save_pipeline(models, output_dir))
+    if method.lora_parts():
+        written += save_lora(models, method, output_dir, kohya=kohya, info=info)
+    if models.new_tokens:
+        written += save_embeddings(models, output_dir)
+    return written

@@ -1,0 +1,415 @@
+"""The StyleBoost training loop: StyleRef + Aux data, one method, checkpoints, validation, export.
+
+``build_run`` sets everything up once (models, method, data, optimizer, accelerate);
+``train_loop`` is the loop itself and reads top to bottom, like nanoGPT's. ``train`` does both
+and writes the outputs. Variants (LoRA, full, textual inversion; model families) are chosen in
+``build_run`` and never branched on inside the loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from styleboost.training import checkpoint as ckpt
+from styleboost.training.accelerator import lr_schedule, make_accelerator
+from styleboost.training.aux import generate_class_images
+from styleboost.training.config import TrainConfig
+from styleboost.training.data import (
+    DrawSampler,
+    Example,
+    ImageTransform,
+    LatentCache,
+    StyleBoostDataset,
+    collate,
+    load_examples,
+)
+from styleboost.core.errors import StyleBoostError
+from styleboost.sd.families import concat_conditioning, family_for
+from styleboost.core.manifest import data_hashes, package_versions, update_manifest
+from styleboost.training.methods import Method, Models, build_method
+from styleboost.sd.loading import default_resolution, load_pipeline, source_name
+from styleboost.core.notice import notice
+from styleboost.training.run_dir import claim_run_dir
+from styleboost.training.step import (
+    add_noise,
+    image_latents,
+    prediction_target,
+    prior_preservation_loss,
+    sample_generators,
+    sample_weights,
+)
+from styleboost.sd.tokens import add_new_tokens, existing_token_ids
+
+WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+CAPTION_BATCH = 16  # captions encoded per text-encoder call when the conditioning is precomputed
+
+
+class NonFiniteLoss(Exception):
+    """The loss became NaN or infinite at ``step``."""
+
+    def __init__(self, step: int):
+        super().__init__(step)
+        self.step = step
+
+
+@dataclass
+class Run:
+    """Everything a training run holds between set-up and the end of the loop."""
+
+    cfg: TrainConfig
+    output_dir: Path
+    accelerator: Any
+    models: Models
+    method: Method
+    styleref: list[Example]
+    aux: list[Example]
+    nets: dict[str, Any]
+    optimizer: Any
+    lr_scheduler: Any
+    dataloader: Any
+    conditioning: Callable[[list[str]], dict[str, torch.Tensor]]
+    resolution: int
+    weight_dtype: torch.dtype
+    start_step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def trained_modules(self) -> list[Any]:
+        return [self.nets[t] for t in self.method.targets]
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def prepare_output_dir(cfg: TrainConfig) -> Path:
+    """The output folder; a folder holding a run needs --overwrite (cleared) or --resume_from_checkpoint."""
+    output_dir = cfg.output_dir or time.strftime("runs/styleboost-%Y%m%d-%H%M%S")
+    return claim_run_dir(output_dir, cfg.overwrite, cfg.resume_from_checkpoint, ("validation", "logs"))
+
+
+def load_models(cfg: TrainConfig):
+    """The base pipeline's parts, with the style tokens bound (new tokens added and initialised)."""
+    from diffusers import DDPMScheduler
+
+    # fp32 master weights whatever the checkpoint's dtype (an fp16 checkpoint would otherwise load half in
+    # transformers); place_models casts the frozen parts to the mixed-precision dtype afterwards
+    pipe = load_pipeline(cfg.pretrained_model_name_or_path, torch_dtype=torch.float32, allow_pickle=cfg.allow_pickle,
+                         single_file_config=cfg.single_file_config)
+    family = family_for(pipe)
+    tokens = cfg.bound_tokens
+    if cfg.new_token:
+        token_ids = add_new_tokens(pipe.tokenizer, pipe.text_encoder, tokens, cfg.initializer_token)
+    else:
+        token_ids = existing_token_ids(pipe.tokenizer, tokens)
+    models = Models(
+        unet=pipe.unet,
+        text_encoder=pipe.text_encoder,
+        vae=pipe.vae,
+        tokenizer=pipe.tokenizer,
+        noise_scheduler=DDPMScheduler.from_config(pipe.scheduler.config),
+        inference_scheduler=pipe.scheduler,
+        family=family,
+        pipeline_class=type(pipe),
+        tokens=tokens,
+        token_ids=token_ids,
+        new_tokens=bool(cfg.new_token),
+    )
+    return models, pipe
+
+
+def load_training_sets(cfg: TrainConfig, pipe, output_dir: Path, resolution: int, accelerator):
+    """StyleRef examples (each must train a token) and the Aux examples the aux mode asks for."""
+    tokens = cfg.bound_tokens
+    styleref = load_examples(cfg.styleref_dir, cfg.styleref_prompt, tokens, flag="--styleref_dir", needs_token=True)
+    if cfg.aux_mode == "none":
+        if cfg.aux_dir:
+            notice(f"--aux_dir {cfg.aux_dir} is not used with --aux_mode none (no prior-preservation term)",
+                   main_process=accelerator.is_main_process)
+        return styleref, []
+    folder = Path(cfg.aux_dir) if cfg.aux_dir else output_dir / "aux_generated"
+    if cfg.aux_mode == "generated":
+        draw_class_images(cfg, pipe, folder, resolution, accelerator)
+    return styleref, load_examples(folder, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False)
+
+
+def draw_class_images(cfg: TrainConfig, pipe, folder: Path, resolution: int, accelerator) -> None:
+    """DreamBooth's class images, drawn once by the main process on the accelerator device (the frozen
+    model under the run's mixed precision) while the other processes wait."""
+    if accelerator.is_main_process:
+        pipe.to(accelerator.device)
+        pipe.set_progress_bar_config(disable=True)
+        with accelerator.autocast():
+            generate_class_images(
+                pipe, folder, cfg.aux_prompt, cfg.num_aux_images, resolution=resolution,
+                steps=cfg.aux_inference_steps, guidance_scale=cfg.guidance_scale, seed=cfg.seed,
+                model=source_name(cfg.pretrained_model_name_or_path),
+            )
+    accelerator.wait_for_everyone()
+
+
+def place_models(models: Models, method: Method, accelerator, weight_dtype: torch.dtype) -> None:
+    """Frozen weights in the mixed-precision dtype on the device; trained weights stay float32."""
+    from diffusers.training_utils import cast_training_params
+
+    def move(module, dtype: torch.dtype) -> None:
+        module.to(accelerator.device)
+        if module.dtype != dtype:
+            module.to(dtype=dtype)
+
+    move(models.vae, torch.float32)  # the VAE encoder is unstable in fp16 (SD 1.x)
+    move(models.unet, torch.float32 if method.trains_full_unet else weight_dtype)
+    move(models.text_encoder, torch.float32 if method.trains_text_encoder else weight_dtype)
+    for part in method.parts:
+        cast_training_params(models.module(part.target), dtype=torch.float32)
+
+
+def enable_memory_features(cfg: TrainConfig, models: Models, method: Method) -> None:
+    if cfg.gradient_checkpointing:
+        models.unet.enable_gradient_checkpointing()
+        if method.trains_text_encoder:
+            models.text_encoder.gradient_checkpointing_enable()
+    if cfg.enable_xformers_memory_efficient_attention:
+        try:
+            models.unet.enable_xformers_memory_efficient_attention()
+        except (ImportError, ModuleNotFoundError, ValueError, NotImplementedError) as err:
+            notice(f"xformers unavailable ({str(err).splitlines()[0][:80]}); using PyTorch SDPA attention")
+
+
+def make_optimizer(cfg: TrainConfig, groups: list[dict]):
+    settings = dict(betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon)
+    if cfg.use_8bit_adam:
+        try:
+            import bitsandbytes as bnb
+
+            return bnb.optim.AdamW8bit(groups, **settings)
+        except ImportError:
+            notice("bitsandbytes is not installed; using torch AdamW instead of 8-bit Adam")
+    # One fused kernel for all (many, small) LoRA tensors instead of a Python loop over them.
+    try:
+        return torch.optim.AdamW(groups, fused=True, **settings)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(groups, foreach=True, **settings)
+
+
+def make_conditioning(models: Models, method: Method, text_encoder, captions: list[str], dtype: torch.dtype,
+                      device: torch.device):
+    """A captions -> UNet-conditioning function; precomputed once when the text encoder is frozen.
+
+    ``text_encoder`` is the module as ``accelerator.prepare`` returned it when it is trained (its DDP
+    wrapper on several processes), so that its gradients are synchronised."""
+    family = models.family
+
+    def encode(batch_captions: list[str]) -> dict[str, torch.Tensor]:
+        return family.encode(family.tokenize(batch_captions), text_encoder, device)
+
+    if method.trains_text_encoder:
+        return encode
+    distinct, cache = sorted(set(captions)), {}
+    with torch.no_grad():
+        for start in range(0, len(distinct), CAPTION_BATCH):  # batched: one caption a call cost seconds on SD 2.1
+            chunk = distinct[start : start + CAPTION_BATCH]
+            encoded = encode(chunk)
+            for row, caption in enumerate(chunk):
+                cache[caption] = {k: v[row : row + 1].to(dtype) for k, v in encoded.items()}
+    return lambda batch_captions: concat_conditioning([cache[c] for c in batch_captions])
+
+
+def draws_per_step(cfg: TrainConfig, accelerator) -> int:
+    return cfg.train_batch_size * cfg.gradient_accumulation_steps * accelerator.num_processes
+
+
+def build_run(cfg: TrainConfig) -> Run:
+    """Set up a run: output folder, accelerator, models, data, optimizer; resume if asked."""
+    from accelerate.utils import set_seed
+
+    output_dir = prepare_output_dir(cfg)
+    cfg = dataclasses.replace(cfg, output_dir=str(output_dir))
+    accelerator = make_accelerator(output_dir, cfg.mixed_precision, cfg.report_to, cfg.gradient_accumulation_steps)
+    set_seed(cfg.seed)
+    models, pipe = load_models(cfg)
+    resolution = cfg.resolution or default_resolution(pipe)
+    styleref, aux = load_training_sets(cfg, pipe, output_dir, resolution, accelerator)
+    del pipe
+    method = build_method(cfg)
+    method.apply(models)
+    weight_dtype = WEIGHT_DTYPES.get(accelerator.mixed_precision, torch.float32)
+    place_models(models, method, accelerator, weight_dtype)
+    enable_memory_features(cfg, models, method)
+
+    transform = ImageTransform(resolution, center_crop=cfg.center_crop, random_flip=cfg.random_flip)
+    cache = None
+    if cfg.cache_latents:
+        cache = LatentCache(transform)
+        cache.fill(styleref + aux, models.vae, device=accelerator.device, dtype=torch.float32)
+    dataset = StyleBoostDataset(styleref, aux, transform, seed=cfg.seed, latent_cache=cache)
+
+    per_step = draws_per_step(cfg, accelerator)
+    lr = cfg.learning_rate * (per_step if cfg.scale_lr else 1)
+    optimizer = make_optimizer(cfg, method.param_groups(models, cfg, lr))
+    lr_scheduler = lr_schedule(cfg.lr_scheduler, optimizer, warmup_steps=cfg.lr_warmup_steps,
+                               total_steps=cfg.max_train_steps, num_processes=accelerator.num_processes)
+    ckpt.register_trainable_hooks(accelerator)
+    resume = ckpt.resolve_resume(output_dir, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
+    start_step = resume[0] if resume else 0
+    sampler = DrawSampler(
+        len(dataset), seed=cfg.seed, total=cfg.max_train_steps * per_step, start=min(start_step, cfg.max_train_steps) * per_step
+    )
+    dataloader = DataLoader(
+        dataset, batch_size=cfg.train_batch_size, sampler=sampler, collate_fn=collate, num_workers=cfg.dataloader_num_workers
+    )
+    targets = method.targets
+    prepared = accelerator.prepare(*[models.module(t) for t in targets], optimizer, dataloader, lr_scheduler)
+    nets = {"unet": models.unet, "text_encoder": models.text_encoder, **dict(zip(targets, prepared))}
+    optimizer, dataloader, lr_scheduler = prepared[len(targets) :]
+    conditioning = make_conditioning(models, method, nets["text_encoder"], [e.caption for e in styleref + aux],
+                                     weight_dtype, accelerator.device)
+    if resume:
+        accelerator.load_state(str(resume[1]))
+        notice(f"resumed from {resume[1]} at step {start_step}", main_process=accelerator.is_main_process)
+    elif cfg.resume_from_checkpoint:
+        notice("no checkpoint to resume from; starting a new run", main_process=accelerator.is_main_process)
+    return Run(
+        cfg, output_dir, accelerator, models, method, styleref, aux, nets, optimizer, lr_scheduler, dataloader,
+        conditioning, resolution, weight_dtype, start_step,
+    )
+
+
+# ----------------------------------------------------------------------------- the step and the loop
+
+
+def compute_loss(run: Run, batch: dict) -> dict[str, torch.Tensor]:
+    """Encode images, add noise, predict, and return the prior-preservation loss terms.
+
+    Every sample's randomness comes from its own generator (``sample_generators``), keyed by its draw."""
+    models, cfg = run.models, run.cfg
+    parts = [batch["instance"]] + ([batch["prior"]] if "prior" in batch else [])
+    generators = [sample_generators(cfg.seed, batch["draws"], index) for index in range(len(parts))]
+    device = run.accelerator.device
+    latents = torch.cat([image_latents(p, models.vae, g, device) for p, g in zip(parts, generators)])
+    captions = [c for p in parts for c in p["captions"]]
+    noise, timesteps, noisy = add_noise(latents, models.noise_scheduler, sum(generators, []), cfg.noise_offset)
+    with run.accelerator.autocast():
+        conditioning = run.conditioning(captions)
+        pred = run.nets["unet"](noisy, timesteps, **conditioning, return_dict=False)[0]
+    target = prediction_target(models.noise_scheduler, latents, noise, timesteps)
+    weights = sample_weights(models.noise_scheduler, timesteps, cfg.snr_gamma)
+    return prior_preservation_loss(pred, target, weights, len(parts[0]["captions"]), cfg.prior_loss_weight)
+
+
+def micro_step(run: Run, batch: dict, step: int, params: list) -> dict[str, torch.Tensor]:
+    """Forward, backward and (at the end of an accumulation cycle) the optimizer step."""
+    accelerator = run.accelerator
+    with accelerator.accumulate(*run.trained_modules):
+        terms = compute_loss(run, batch)
+        if not torch.isfinite(terms["loss"]).item():
+            raise NonFiniteLoss(step + 1)
+        accelerator.backward(terms["loss"])
+        if accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(params, run.cfg.max_grad_norm)
+        run.optimizer.step()
+        run.lr_scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+    return terms
+
+
+def end_of_step(run: Run, step: int, terms: dict[str, torch.Tensor], progress) -> None:
+    """Bookkeeping after optimizer step ``step``: logs, checkpoint and validation on their schedules."""
+    from styleboost.training.validation import run_validation
+
+    cfg = run.cfg
+    run.method.after_step(run.models)
+    logs = {k: v.detach().item() for k, v in terms.items()} | {"lr": run.lr_scheduler.get_last_lr()[0]}
+    run.history.append({"step": step, **logs})
+    progress.update(1)
+    progress.set_postfix(loss=f"{logs['loss']:.4f}")
+    if step % cfg.logging_steps == 0 or step == cfg.max_train_steps:
+        run.accelerator.log(logs, step=step)
+    if step % cfg.checkpointing_steps == 0 and step < cfg.max_train_steps:
+        ckpt.save_checkpoint(run.accelerator, run.output_dir, step, cfg.checkpoints_total_limit)
+    if cfg.validation_steps and step % cfg.validation_steps == 0 and step < cfg.max_train_steps:
+        run_validation(run, step)
+
+
+def train_loop(run: Run) -> None:
+    """Optimise from ``start_step`` to ``max_train_steps``."""
+    step = run.start_step
+    params = [p for g in run.optimizer.param_groups for p in g["params"]]
+    main = run.accelerator.is_local_main_process
+    with tqdm(total=run.cfg.max_train_steps, initial=step, desc="steps", disable=not main) as progress:
+        for batch in run.dataloader:
+            terms = micro_step(run, batch, step, params)
+            if run.accelerator.sync_gradients:
+                step += 1
+                end_of_step(run, step, terms, progress)
+
+
+def finish(run: Run) -> list[Path]:
+    """Final samples, weights, model card and manifest (main process only)."""
+    from styleboost.training.model_card import write_model_card
+    from styleboost.training.validation import run_validation
+
+    accelerator = run.accelerator
+    accelerator.wait_for_everyone()
+    grid = run_validation(run, run.cfg.max_train_steps, final=True)
+    written: list[Path] = []
+    if accelerator.is_main_process:
+        from styleboost.training.export import export_weights, training_info
+
+        written = export_weights(run.models, run.method, run.output_dir, kohya=run.cfg.export_kohya,
+                                 info=training_info(run))
+        write_model_card(run, grid, written)
+        last = run.history[-1] if run.history else {}
+        update_manifest(run.output_dir, status="finished", final_step=run.cfg.max_train_steps,
+                        final_loss=last.get("loss"), outputs=[str(p.relative_to(run.output_dir)) for p in written])
+    return written
+
+
+def write_start_manifest(run: Run) -> None:
+    if run.accelerator.is_main_process:
+        update_manifest(
+            run.output_dir,
+            status="running",
+            config=run.cfg.to_dict(),
+            tokens=run.models.tokens,
+            resolution=run.resolution,
+            method=run.method.name,
+            versions=package_versions(),
+            data={
+                "styleref": data_hashes(e.path for e in run.styleref),
+                "aux": data_hashes(e.path for e in run.aux),
+                "captions": {str(e.path): e.caption for e in run.styleref + run.aux},
+            },
+        )
+
+
+def init_trackers(run: Run) -> None:
+    flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in run.cfg.to_dict().items()}
+    run.accelerator.init_trackers("styleboost", config=flat)
+
+
+def train(cfg: TrainConfig) -> Run:
+    """Run a whole training job and write its outputs; returns the finished run."""
+    run = build_run(cfg)
+    write_start_manifest(run)
+    init_trackers(run)
+    try:
+        train_loop(run)
+    except NonFiniteLoss as err:
+        run.accelerator.end_training()
+        found = ckpt.completed_checkpoints(run.output_dir)
+        kept = f"last good checkpoint: {found[-1][1]}" if found else "no checkpoint had been written yet"
+        if run.accelerator.is_main_process:
+            update_manifest(run.output_dir, status="failed", error=f"non-finite loss at step {err.step}")
+        raise StyleBoostError(f"loss became NaN/inf at step {err.step}; training stopped ({kept})") from None
+    finish(run)
+    run.accelerator.end_training()
+    return run
+
