@@ -32,7 +32,7 @@ beside it, so the difference is what training itself adds. On CUDA
 **Real shapes** (``--real sd15 sd21``). Architecture-true SD 1.5 and SD 2.1 (v-prediction)
 pipelines with random weights, built offline from the released models' configs
 (``styleboost/sd/configs/real_shapes.yaml``, ``styleboost.testing.real_shape_pipeline_path``) and
-cached as diffusers folders under ``styleboost.testing.default_cache_dir()``, so they load through
+cached as diffusers folders under ``styleboost.core.paths.default_cache_dir()``, so they load through
 ``from_pretrained`` like a user's model. Each run is a whole training process, started fresh:
 ``styleboost.training.loop.train(TrainConfig(...))`` (``build_run``, ``train_loop`` over ``micro_step``,
 ``finish``) on the toy StyleRef/Aux sets with LoRA, batch 1 (UNet batch 2: StyleRef + Aux
@@ -645,7 +645,8 @@ def log_findings(log: Path, trainer: str) -> list[str]:
 
 def run_real(args: argparse.Namespace) -> None:
     """The real-shapes table: each model x attention x trainer in a fresh process."""
-    from styleboost.testing import default_cache_dir, real_shape_configs, real_shape_pipeline_path
+    from styleboost.core.paths import default_cache_dir
+    from styleboost.testing import real_shape_configs, real_shape_pipeline_path
     from styleboost.styles.toydata import make_default_datasets
 
     cuda = torch.cuda.is_available()
@@ -802,7 +803,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        from styleboost.testing import default_cache_dir
+        from styleboost.core.paths import default_cache_dir
 
         settings = tiny_settings(default_cache_dir())
         results = []

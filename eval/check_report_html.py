@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from styleboost.cli import run_cli
+from styleboost.core.errors import run_cli
 from styleboost.evaluation.report.headless import SCREENSHOT_HEIGHT, SCREENSHOT_WIDTH, screenshot
 from styleboost.evaluation.report.report import REPORT_FILES, rendered_report_checks
 

@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from styleboost.cli import dataclass_from_args, run_cli
+from styleboost.core.errors import run_cli
+from styleboost.core.settings import dataclass_from_args
 from styleboost.experiments.compare import CompareConfig, add_arguments, compare
 
 

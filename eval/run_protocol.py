@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from styleboost.evaluation import protocol
-from styleboost.cli import run_cli
+from styleboost.core.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:

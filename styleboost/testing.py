@@ -11,7 +11,6 @@ writes such a folder as one original-layout (CompVis/LDM) checkpoint, the file w
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -21,56 +20,10 @@ from typing import Any, Callable
 
 import torch
 
+from styleboost.core.paths import default_cache_dir
+from styleboost.sd.tokenizer import build_clip_tokenizer
+
 TINY_RESOLUTION = 32
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP byte-to-printable-character table (same as open_clip and transformers)."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in chars)))
-
-
-def write_clip_tokenizer_files(folder: str | os.PathLike) -> Path:
-    """Write ``vocab.json`` and ``merges.txt`` of the CLIP tokenizer from open_clip's BPE file.
-
-    open_clip's ``SimpleTokenizer`` and the OpenAI CLIP tokenizer on the hub share one
-    vocabulary: bytes, bytes + ``</w>``, the first 48,894 merges, then the two special tokens.
-    """
-    import open_clip
-
-    bpe_path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
-    lines = gzip.open(bpe_path, "rt", encoding="utf-8").read().split("\n")
-    merges = lines[1 : 49152 - 256 - 2 + 1]
-    byte_chars = list(_bytes_to_unicode().values())
-    vocab = byte_chars + [c + "</w>" for c in byte_chars]
-    vocab += ["".join(m.split()) for m in merges]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return folder
-
-
-def build_clip_tokenizer(folder: str | os.PathLike):
-    """A real ``CLIPTokenizer`` (vocabulary size 49,408), built offline into ``folder``."""
-    from transformers import CLIPTokenizer
-
-    folder = write_clip_tokenizer_files(folder)
-    return CLIPTokenizer(
-        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77
-    )
 
 
 def tiny_components(tokenizer, *, prediction_type: str = "epsilon", seed: int = 0) -> dict:
@@ -252,14 +205,6 @@ def save_original_checkpoint(pipeline_folder: str | os.PathLike, path: str | os.
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(original_checkpoint_state(pipe), str(path))
     return path
-
-
-def default_cache_dir() -> Path:
-    """Where generated local assets (the tiny model) are kept between runs."""
-    root = os.environ.get("STYLEBOOST_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "styleboost"
-    )
-    return Path(root)
 
 
 @lru_cache(maxsize=None)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.training.export import LORA_FILE
+from styleboost.sd.weights import LORA_FILE
 from styleboost.evaluation.protocol import load_protocol, run_source
 
 ROOT = Path(__file__).resolve().parents[1]

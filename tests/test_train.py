@@ -127,7 +127,7 @@ def test_textual_inversion_changes_only_new_token_rows(train_config, tiny_model_
     prompt = "a portrait of a person in <neon> style"
     trained = render(inference_pipeline(run), prompt)
     plain = load_base(tiny_model_dir)
-    from styleboost.training.export import load_embeddings, read_embeddings
+    from styleboost.sd.weights import load_embeddings, read_embeddings
 
     embeddings = read_embeddings(run.output_dir / "learned_embeds.safetensors")
     assert list(embeddings) == ["<neon>"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from styleboost.cli import run_cli
+from styleboost.core.errors import run_cli
 from styleboost.toyworld.pretrain import config_from_args, pretrain
 
 

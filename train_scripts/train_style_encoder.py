@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from styleboost.cli import run_cli
+from styleboost.core.errors import run_cli
 from styleboost.style_encoder.training import config_from_args, train_style_encoder
 
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import sys
 
-from styleboost.cli import run_cli
+from styleboost.core.errors import run_cli
 from styleboost.training.config import config_from_args
-from styleboost.experiments.embedded import evaluate_run, fill_local_defaults, uses_toy_world
+from styleboost.experiments.embedded import embedded_settings, evaluate_run, fill_local_defaults, uses_toy_world
 from styleboost.training.loop import train
 
 
 def main(argv: list[str] | None = None) -> int:
     def body() -> int:
-        cfg = fill_local_defaults(config_from_args(argv, prog="train_styleboost.py"))
+        cfg = fill_local_defaults(config_from_args(argv, prog="train_styleboost.py", base=embedded_settings()))
         cfg.validate()
         run = train(cfg)
         if not run.accelerator.is_main_process:

@@ -1,4 +1,9 @@
-"""The one exception type for mistakes a user can fix (bad paths, flags, data)."""
+"""The one exception type for mistakes a user can fix (bad paths, flags, data), and how a command reports it."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
 
 
 class StyleBoostError(Exception):
@@ -9,3 +14,15 @@ def first_line(err: BaseException) -> str:
     """The first line of an exception's message (its type name when it has none), for one-line errors."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def run_cli(body: Callable[[], int | None], prog: str = "styleboost") -> int:
+    """Run ``body``; turn a ``StyleBoostError`` into one line on stderr and exit status 2."""
+    try:
+        return int(body() or 0)
+    except StyleBoostError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from styleboost.core.atomic import write_json_atomic
-from styleboost.training.data import file_sha256
+from styleboost.core.images import file_sha256
 
 PACKAGES = (
     "styleboost", "torch", "diffusers", "transformers", "accelerate", "peft", "safetensors", "open-clip-torch",

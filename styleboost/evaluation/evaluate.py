@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from styleboost.cli import dataclass_from_args, flag_adder
+from styleboost.core.settings import dataclass_from_args, flag_adder
 from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.core.manifest import package_versions
 from styleboost.metrics.cache import EmbeddingCache, file_identity
@@ -205,7 +205,7 @@ def cache_of(config: EvaluateConfig) -> EmbeddingCache:
         return EmbeddingCache(None)
     if config.cache_dir:
         return EmbeddingCache(config.cache_dir)
-    from styleboost.testing import default_cache_dir
+    from styleboost.core.paths import default_cache_dir
 
     return EmbeddingCache(default_cache_dir() / "embeddings")
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from styleboost.cli import flag_adder
-from styleboost.training.config import _opt, load_yaml_config
+from styleboost.core.settings import flag_adder
+from styleboost.core.settings import load_yaml_settings, option
 from styleboost.core.errors import StyleBoostError
-from styleboost.training.export import EMBEDDINGS_FILE, LORA_FILE
+from styleboost.sd.weights import EMBEDDINGS_FILE, LORA_FILE
 from styleboost.metrics.clip import DEFAULT_CLIP
 from styleboost.metrics.definitions import METRIC_GROUPS
 
@@ -26,23 +26,23 @@ from styleboost.metrics.definitions import METRIC_GROUPS
 class Protocol:
     """What every run of a comparison is generated and scored with (the keys of a protocol YAML)."""
 
-    name: str = _opt("protocol", "Name shown in the report.")
-    prompt_sets: list[str] = _opt([], "Prompt files (relative to the protocol file or an ancestor folder of it).")
-    images_per_prompt: int = _opt(4, "Images per prompt; image i uses seed + i.")
-    seed: int = _opt(0, "Seed of the first image of every prompt.")
-    steps: int = _opt(30, "Denoising steps.")
-    guidance: float = _opt(7.5, "Classifier-free guidance scale.")
-    scheduler: str | None = _opt(None, "Sampler (a `styleboost generate --scheduler` name); None: the model's own.")
-    negative_prompt: str | None = _opt(None, "Negative prompt for every image.")
-    height: int | None = _opt(None, "Image height (None: the model's native size).")
-    width: int | None = _opt(None, "Image width (None: the model's native size).")
-    metrics: list[str] = _opt(list(METRIC_GROUPS), "Metric groups to compute.")
-    clip: str = _opt(DEFAULT_CLIP, "open_clip model for CLIP-T / CLIP-I.")
-    encoder: str = _opt("default", "Style encoder.")
-    fid_features: str = _opt("inception", "FID/KID features: inception or clip.")
-    kid_subsets: int = _opt(100, "KID subsets.")
-    kid_subset_size: int = _opt(1000, "Largest KID subset.")
-    image_size: int = _opt(299, "Scoring resolution.")
+    name: str = option("protocol", "Name shown in the report.")
+    prompt_sets: list[str] = option([], "Prompt files (relative to the protocol file or an ancestor folder of it).")
+    images_per_prompt: int = option(4, "Images per prompt; image i uses seed + i.")
+    seed: int = option(0, "Seed of the first image of every prompt.")
+    steps: int = option(30, "Denoising steps.")
+    guidance: float = option(7.5, "Classifier-free guidance scale.")
+    scheduler: str | None = option(None, "Sampler (a `styleboost generate --scheduler` name); None: the model's own.")
+    negative_prompt: str | None = option(None, "Negative prompt for every image.")
+    height: int | None = option(None, "Image height (None: the model's native size).")
+    width: int | None = option(None, "Image width (None: the model's native size).")
+    metrics: list[str] = option(list(METRIC_GROUPS), "Metric groups to compute.")
+    clip: str = option(DEFAULT_CLIP, "open_clip model for CLIP-T / CLIP-I.")
+    encoder: str = option("default", "Style encoder.")
+    fid_features: str = option("inception", "FID/KID features: inception or clip.")
+    kid_subsets: int = option(100, "KID subsets.")
+    kid_subset_size: int = option(1000, "Largest KID subset.")
+    image_size: int = option(299, "Scoring resolution.")
     source: Path | None = field(default=None, repr=False, metadata={"help": "The file it was read from."})
 
     def prompt_files(self) -> list[str]:
@@ -64,7 +64,7 @@ def resolve_near(path: str, source: Path | None) -> Path:
 def load_protocol(path: str | Path) -> Protocol:
     """Read a protocol YAML (one-line errors name the file and the bad key)."""
     path = Path(path)
-    settings = load_yaml_config(path, cls=Protocol)
+    settings = load_yaml_settings(path, Protocol)
     settings.pop("source", None)
     protocol = Protocol(**settings, source=path.resolve())
     if not protocol.prompt_sets:

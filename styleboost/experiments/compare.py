@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from styleboost.core.atomic import write_bytes_atomic
-from styleboost.cli import flag_adder
-from styleboost.training.config import TrainConfig, _opt
+from styleboost.core.settings import flag_adder
+from styleboost.training.config import TrainConfig
+from styleboost.core.settings import option
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.notice import notice
 
@@ -62,16 +63,16 @@ METHOD_NAMES = tuple(m.name for m in METHODS)
 class CompareConfig:
     """What is compared, on which style, with which budget."""
 
-    out: str = _opt("", "Output folder: runs/, generated/, report/, compare.md, compare.json.")
-    methods: list[str] = _opt(list(METHOD_NAMES), "Methods to compare.")
-    seeds: list[int] = _opt([0, 1, 2], "Training seeds of every trained method.")
-    style: str | None = _opt(None, "Held-out toy style to learn (default: the embedded default's).")
-    max_train_steps: int = _opt(400, "Optimizer steps of every trained method.")
-    train_batch_size: int = _opt(4, "StyleRef images per step (the prior term adds as many).")
-    images_per_prompt: int = _opt(4, "Generated images per prompt (seeds 0..n-1).")
-    steps: int = _opt(20, "Denoising steps of the generated images.")
-    overwrite: bool = _opt(False, "Replace a comparison already in --out (finished training runs are kept).")
-    progress: bool = _opt(True, "Progress bars.")
+    out: str = option("", "Output folder: runs/, generated/, report/, compare.md, compare.json.")
+    methods: list[str] = option(list(METHOD_NAMES), "Methods to compare.")
+    seeds: list[int] = option([0, 1, 2], "Training seeds of every trained method.")
+    style: str | None = option(None, "Held-out toy style to learn (default: the embedded default's).")
+    max_train_steps: int = option(400, "Optimizer steps of every trained method.")
+    train_batch_size: int = option(4, "StyleRef images per step (the prior term adds as many).")
+    images_per_prompt: int = option(4, "Generated images per prompt (seeds 0..n-1).")
+    steps: int = option(20, "Denoising steps of the generated images.")
+    overwrite: bool = option(False, "Replace a comparison already in --out (finished training runs are kept).")
+    progress: bool = option(True, "Progress bars.")
 
     def validate(self) -> None:
         if not self.out:

@@ -28,10 +28,10 @@ from typing import Any, Iterator
 import torch
 
 from styleboost.core.atomic import save_image_atomic, write_text_atomic
-from styleboost.cli import dataclass_from_args, flag_adder
-from styleboost.training.data import file_sha256
+from styleboost.core.settings import dataclass_from_args, flag_adder
+from styleboost.core.images import file_sha256
 from styleboost.core.errors import StyleBoostError, first_line
-from styleboost.training.export import (
+from styleboost.sd.weights import (
     EMBEDDINGS_FILE,
     LORA_FILE,
     find_embeddings,

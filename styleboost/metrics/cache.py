@@ -18,7 +18,7 @@ from torch import nn
 from safetensors.torch import load_file, save
 
 from styleboost.core.atomic import write_bytes_atomic
-from styleboost.training.data import file_sha256
+from styleboost.core.images import file_sha256
 from styleboost.core.notice import notice
 
 

@@ -19,19 +19,19 @@ from torchvision.transforms.v2 import functional as TF
 from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.metrics.cache import file_identity, module_fingerprint
 from styleboost.core.notice import notice
-from styleboost.testing import TINY_OPEN_CLIP, register_tiny_open_clip
+from styleboost.core.shipped import shipped_clip_dirs
 
 DEFAULT_CLIP = "ViT-L-14:openai"
-TOYWORLD_CLIP = "toyworld"
 
 
 def parse_clip_spec(spec: str) -> tuple[str, str | None]:
-    """``(open_clip model name, pretrained tag or file or None)`` of a ``--clip`` value ("toyworld": the
-    toy world's shipped CLIP)."""
-    if spec == TOYWORLD_CLIP:
-        from styleboost.toyworld.assets import clip_spec
-
-        return clip_spec(), None
+    """``(open_clip model name, pretrained tag or file or None)`` of a ``--clip`` value (a shipped name such as
+    "toyworld": that shipped CLIP folder)."""
+    shipped = shipped_clip_dirs()
+    if spec in shipped:
+        if not shipped[spec].is_dir():
+            raise StyleBoostError(f"--clip {spec}: the shipped CLIP folder {shipped[spec]} is missing")
+        return f"local-dir:{shipped[spec]}", None
     if spec.startswith(("hf-hub:", "local-dir:")):
         return spec, None
     if Path(spec).expanduser().is_dir():
@@ -92,8 +92,6 @@ def load_clip(spec: str = DEFAULT_CLIP) -> ClipModel:
     import open_clip
 
     name, pretrained = parse_clip_spec(spec)
-    if name == TINY_OPEN_CLIP:
-        register_tiny_open_clip()
     known = name.startswith(("hf-hub:", "local-dir:")) or name in open_clip.list_models()
     if not known:
         raise StyleBoostError(f"--clip {spec}: unknown open_clip model {name!r} (see open_clip.list_models())")

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from styleboost.training.data import IMAGE_SUFFIXES, list_images
+from styleboost.core.images import IMAGE_SUFFIXES, list_images
 from styleboost.core.errors import StyleBoostError
 from styleboost.generation.generate import read_metadata
 

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from styleboost.training.data import open_rgb
+from styleboost.core.images import open_rgb
 from styleboost.core.errors import StyleBoostError
 
 

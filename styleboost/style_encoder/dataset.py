@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import UnidentifiedImageError
 
-from styleboost.training.data import IMAGE_SUFFIXES
+from styleboost.core.images import IMAGE_SUFFIXES
 from styleboost.core.errors import StyleBoostError
 from styleboost.style_encoder.preprocess import Preprocess, to_uint8_tensor
 

@@ -15,13 +15,13 @@ import dataclasses
 import json
 import os
 import shutil
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file, save_file
 
 from styleboost.core.errors import StyleBoostError, first_line
+from styleboost.core.shipped import TOYWORLD, style_encoder_dirs, toyworld_dir
 from styleboost.style_encoder.encoder_config import EncoderConfig, named_configs, read_config
 from styleboost.style_encoder.model import StyleEncoder
 
@@ -32,12 +32,12 @@ DEFAULT_ENCODER = "default"
 
 def shipped_encoders() -> dict[str, Path]:
     """Trained encoders inside the package (``pretrained/<name>/``, and ``toyworld``), by name."""
-    from styleboost.toyworld.assets import TOYWORLD, pretrained_dir
-
-    folder = Path(str(resources.files("styleboost.style_encoder") / "pretrained"))
-    found = {p.name: p for p in sorted(folder.iterdir()) if is_encoder_folder(p)} if folder.is_dir() else {}
-    toyworld = pretrained_dir() / "style_encoder"  # the toy world's encoder ships with the rest of its models
-    return {**found, TOYWORLD: toyworld} if is_encoder_folder(toyworld) else found
+    found = {}
+    for folder in style_encoder_dirs():
+        name = TOYWORLD if folder == toyworld_dir() / "style_encoder" else folder.name
+        if is_encoder_folder(folder):
+            found[name] = folder
+    return found
 
 
 def is_encoder_folder(path: str | os.PathLike) -> bool:

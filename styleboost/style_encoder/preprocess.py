@@ -17,7 +17,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2
 
-from styleboost.training.data import open_rgb
+from styleboost.core.images import open_rgb
 
 ImageLike = Union[Image.Image, str, os.PathLike]
 

@@ -24,7 +24,7 @@ import torch
 
 from styleboost.training.accelerator import lr_schedule, make_accelerator
 from styleboost.training.checkpoint import resolve_resume, save_checkpoint
-from styleboost.training.config import _opt, build_parser, load_yaml_config
+from styleboost.core.settings import option, settings_from_args
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.manifest import package_versions, update_manifest
 from styleboost.training.run_dir import claim_run_dir
@@ -48,42 +48,42 @@ SELECTION_METRIC = "map@10"
 class EncoderTrainConfig:
     """Every setting of a style-encoder training run (YAML keys and flags alike)."""
 
-    data: str | None = _opt(None, "Style folder (one sub-folder per style, or with metadata.csv) or a CSV of path,style.")
-    image_root: str | None = _opt(None, "Folder the CSV's paths are relative to (default: the CSV's folder).")
-    path_column: str | None = _opt(None, "CSV column of image paths (default: path/filename/file/image).")
-    style_column: str | None = _opt(None, "CSV column of style names (default: style/label/class/genre; "
+    data: str | None = option(None, "Style folder (one sub-folder per style, or with metadata.csv) or a CSV of path,style.")
+    image_root: str | None = option(None, "Folder the CSV's paths are relative to (default: the CSV's folder).")
+    path_column: str | None = option(None, "CSV column of image paths (default: path/filename/file/image).")
+    style_column: str | None = option(None, "CSV column of style names (default: style/label/class/genre; "
                                      "'folder': each path's parent folder).")
-    exclude_styles: list[str] = _opt([], "Styles left out of training entirely (held-out styles for evaluation).")
-    architecture: str = _opt("small-cnn", "Named encoder architecture (styleboost/style_encoder/configs) or a JSON file.")
-    pretrained: str | None = _opt(None, "Backbone weights: hub id / open_clip tag or a local .safetensors file.")
-    output_dir: str | None = _opt(None, "Output folder (default: runs/style-encoder-<time>).")
-    overwrite: bool = _opt(False, "Replace a run already in --output_dir.")
-    seed: int = _opt(0, "Seed of the split, the initialisation, the batches and the augmentations.")
-    val_fraction: float = _opt(0.1, "Share of artworks (contents) in the validation split.")
-    test_fraction: float = _opt(0.1, "Share of artworks (contents) in the test split.")
-    styles_per_batch: int = _opt(16, "P: styles in every batch.")
-    images_per_style: int = _opt(4, "K: images of each of those styles in every batch.")
-    max_train_steps: int = _opt(1500, "Optimizer steps.")
-    learning_rate: float = _opt(2e-3, "Peak AdamW learning rate.")
-    weight_decay: float = _opt(1e-4, "AdamW weight decay.")
-    lr_scheduler: str = _opt("cosine", "diffusers LR schedule: cosine, linear, constant, constant_with_warmup...")
-    lr_warmup_steps: int = _opt(100, "Warm-up steps of the LR schedule.")
-    max_grad_norm: float = _opt(5.0, "Gradient clipping norm.")
-    distance_loss: str = _opt("supcon", "Distance loss on the unit style vectors.", choices=DISTANCE_LOSSES)
-    ce_weight: float = _opt(1.0, "Weight of the cross-entropy over styles.")
-    distance_weight: float = _opt(1.0, "Weight of the distance loss.")
-    temperature: float = _opt(0.1, "Supervised-contrastive temperature.")
-    margin: float = _opt(0.2, "Triplet margin (cosine distance).")
-    min_crop_scale: float = _opt(0.35, "Smallest random crop, as a share of the image area.")
-    max_rotation: float = _opt(8.0, "Largest random rotation in degrees (0: none).")
-    eval_every: int = _opt(250, "Validate (mAP@10) every N steps; the best encoder is exported to best/.")
-    checkpointing_steps: int = _opt(500, "Save resumable state every N steps.")
-    checkpoints_total_limit: int | None = _opt(2, "Keep at most N checkpoints.")
-    resume_from_checkpoint: str | None = _opt(None, "'latest' or a checkpoint folder to resume from.")
-    mixed_precision: str = _opt("no", "accelerate mixed precision.", choices=("no", "fp16", "bf16"))
-    num_workers: int = _opt(0, "DataLoader worker processes.")
-    report_to: str = _opt("tensorboard", "Tracker: tensorboard, wandb or none.", choices=("tensorboard", "wandb", "none"))
-    progress: bool = _opt(True, "Show progress bars.")
+    exclude_styles: list[str] = option([], "Styles left out of training entirely (held-out styles for evaluation).")
+    architecture: str = option("small-cnn", "Named encoder architecture (styleboost/style_encoder/configs) or a JSON file.")
+    pretrained: str | None = option(None, "Backbone weights: hub id / open_clip tag or a local .safetensors file.")
+    output_dir: str | None = option(None, "Output folder (default: runs/style-encoder-<time>).")
+    overwrite: bool = option(False, "Replace a run already in --output_dir.")
+    seed: int = option(0, "Seed of the split, the initialisation, the batches and the augmentations.")
+    val_fraction: float = option(0.1, "Share of artworks (contents) in the validation split.")
+    test_fraction: float = option(0.1, "Share of artworks (contents) in the test split.")
+    styles_per_batch: int = option(16, "P: styles in every batch.")
+    images_per_style: int = option(4, "K: images of each of those styles in every batch.")
+    max_train_steps: int = option(1500, "Optimizer steps.")
+    learning_rate: float = option(2e-3, "Peak AdamW learning rate.")
+    weight_decay: float = option(1e-4, "AdamW weight decay.")
+    lr_scheduler: str = option("cosine", "diffusers LR schedule: cosine, linear, constant, constant_with_warmup...")
+    lr_warmup_steps: int = option(100, "Warm-up steps of the LR schedule.")
+    max_grad_norm: float = option(5.0, "Gradient clipping norm.")
+    distance_loss: str = option("supcon", "Distance loss on the unit style vectors.", choices=DISTANCE_LOSSES)
+    ce_weight: float = option(1.0, "Weight of the cross-entropy over styles.")
+    distance_weight: float = option(1.0, "Weight of the distance loss.")
+    temperature: float = option(0.1, "Supervised-contrastive temperature.")
+    margin: float = option(0.2, "Triplet margin (cosine distance).")
+    min_crop_scale: float = option(0.35, "Smallest random crop, as a share of the image area.")
+    max_rotation: float = option(8.0, "Largest random rotation in degrees (0: none).")
+    eval_every: int = option(250, "Validate (mAP@10) every N steps; the best encoder is exported to best/.")
+    checkpointing_steps: int = option(500, "Save resumable state every N steps.")
+    checkpoints_total_limit: int | None = option(2, "Keep at most N checkpoints.")
+    resume_from_checkpoint: str | None = option(None, "'latest' or a checkpoint folder to resume from.")
+    mixed_precision: str = option("no", "accelerate mixed precision.", choices=("no", "fp16", "bf16"))
+    num_workers: int = option(0, "DataLoader worker processes.")
+    report_to: str = option("tensorboard", "Tracker: tensorboard, wandb or none.", choices=("tensorboard", "wandb", "none"))
+    progress: bool = option(True, "Show progress bars.")
 
     def validate(self) -> None:
         if not self.data:
@@ -100,14 +100,7 @@ class EncoderTrainConfig:
 
 def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> EncoderTrainConfig:
     """Defaults, then the YAML of --config, then the flags given."""
-    parser = build_parser(prog, cls=EncoderTrainConfig, description="Train a style-similarity encoder.")
-    args = vars(parser.parse_args(argv))
-    settings: dict[str, Any] = {}
-    if args.get("config"):
-        settings.update(load_yaml_config(args["config"], cls=EncoderTrainConfig))
-    args.pop("config", None)
-    settings.update(args)
-    cfg = EncoderTrainConfig(**settings)
+    cfg = settings_from_args(EncoderTrainConfig, argv, prog=prog, description="Train a style-similarity encoder.")
     cfg.validate()
     return cfg
 

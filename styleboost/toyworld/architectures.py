@@ -44,7 +44,7 @@ def load_architectures(path: str | os.PathLike | None = None) -> dict[str, Any]:
 
 def build_tokenizer(folder: str | os.PathLike, max_length: int):
     """The real CLIP BPE tokenizer (built offline from open_clip's vocabulary), padding prompts to ``max_length``."""
-    from styleboost.testing import build_clip_tokenizer
+    from styleboost.sd.tokenizer import build_clip_tokenizer
 
     tokenizer = build_clip_tokenizer(folder)
     tokenizer.model_max_length = max_length

@@ -1,12 +1,12 @@
 """Where the shipped toy-world models live, and the StyleRef / Aux sets of a personalisation experiment.
 
-One job: name the pre-trained toy world's files (the diffusers pipeline, the open_clip folder, the
-style encoder) and write the data a user would bring: a StyleRef set of a *held-out* style mixing
-people and landscapes, and a curated Aux set of people in *named* styles.
+One job: name the pre-trained toy world's pipeline (``core.shipped`` knows where the world lives) and
+write the data a user would bring: a StyleRef set of a *held-out* style mixing people and landscapes,
+and a curated Aux set of people in *named* styles.
 
 ``--encoder toyworld`` and ``--clip toyworld`` name the world's style encoder and CLIP wherever an
-encoder or a CLIP is asked for. ``STYLEBOOST_TOYWORLD_DIR`` points every toy-world loader at another
-pre-trained world (the output folder of ``train_scripts/pretrain_toyworld.py``).
+encoder or a CLIP is asked for (``core.shipped`` resolves them). ``STYLEBOOST_TOYWORLD_DIR`` points every
+toy-world loader at another pre-trained world (the output folder of ``train_scripts/pretrain_toyworld.py``).
 """
 
 from __future__ import annotations
@@ -15,28 +15,20 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from styleboost.core.atomic import write_bytes_atomic
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.paths import default_cache_dir
+from styleboost.core.shipped import toyworld_dir
 from styleboost.toyworld.world import write_style_folder
 
-TOYWORLD = "toyworld"  # the name of the shipped CLIP and style encoder
 TARGET_STYLE = "thermal"  # the held-out style the embedded default personalises to
 # StyleRef: a quarter people, the rest backgrounds, as in a typical artist's portfolio
 STYLEREF_CONTENTS: tuple[str, ...] = ("landscape", "house", "portrait", "tree", "animal", "person", "landscape-tree", "house")
 AUX_CONTENTS: tuple[str, ...] = ("portrait", "person", "group", "person-house", "person-tree")
 # named styles whose look (a colour ramp over the scene) helps a false-colour target such as thermal
 AUX_STYLES: tuple[str, ...] = ("night-vision", "duotone", "cyanotype", "vaporwave")
-
-
-ENV_DIR = "STYLEBOOST_TOYWORLD_DIR"
-
-
-def pretrained_dir() -> Path:
-    """The shipped pre-trained world, or the folder ``$STYLEBOOST_TOYWORLD_DIR`` names."""
-    return Path(os.environ.get(ENV_DIR) or str(resources.files("styleboost.toyworld") / "pretrained"))
 
 
 def _present(path: Path, what: str) -> Path:
@@ -49,26 +41,11 @@ def _present(path: Path, what: str) -> Path:
 
 def pipeline_path() -> Path:
     """The pre-trained toy Stable Diffusion pipeline folder (diffusers format, fp32 safetensors)."""
-    return _present(pretrained_dir() / "pipeline", "pipeline")
-
-
-def clip_folder() -> Path:
-    """The pre-trained toy open_clip model (``open_clip_config.json`` + ``open_clip_model.safetensors``)."""
-    return _present(pretrained_dir() / "clip", "CLIP model")
-
-
-def clip_spec() -> str:
-    return f"local-dir:{clip_folder()}"
-
-
-def style_encoder_path() -> Path:
-    return _present(pretrained_dir() / "style_encoder", "style encoder")
+    return _present(toyworld_dir() / "pipeline", "pipeline")
 
 
 def default_experiment_root(style: str = TARGET_STYLE) -> Path:
     """Where the embedded default and the method comparison keep the experiment sets of ``style``."""
-    from styleboost.testing import default_cache_dir
-
     return default_cache_dir() / "toyworld-experiment" / style
 
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from styleboost.core.atomic import write_bytes_atomic
-from styleboost.training.config import _opt
+from styleboost.core.settings import option, settings_from_args
 from styleboost.core.errors import StyleBoostError
 from styleboost.toyworld import architectures as archs
 from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, render_world
@@ -48,40 +48,40 @@ PHASES_FILE = "denoiser_phases.json"
 class PretrainConfig:
     """Every setting of the toy-world pre-training; the defaults are what the shipped weights used."""
 
-    output_dir: str | None = _opt(None, "Output folder (default: runs/toyworld-<time>).")
-    overwrite: bool = _opt(False, "Replace finished outputs already in --output_dir.")
-    architectures: str | None = _opt(None, "Architecture YAML (default: styleboost/toyworld/configs/pretrain.yaml).")
-    seed: int = _opt(0, "Seed of the world, the initialisation and every batch.")
-    world_samples: int = _opt(12000, "Captioned images in the pre-training world.")
-    size: int = _opt(64, "Image size in pixels (a multiple of 8).")
-    threads: int | None = _opt(None, "torch CPU threads (default: all cores).")
-    workers: int | None = _opt(None, "Processes drawing the world (default: up to 4).")
-    device: str = _opt("cpu", "Device to train on (cpu, cuda).")
-    vae_steps: int = _opt(1500, "AutoencoderKL optimizer steps.")
-    vae_batch_size: int = _opt(32, "AutoencoderKL crops per step.")
-    vae_crop: int = _opt(32, "AutoencoderKL training crop size (it is fully convolutional).")
-    vae_learning_rate: float = _opt(1e-3, "AutoencoderKL learning rate.")
-    vae_kl_weight: float = _opt(1e-6, "Weight of the KL term of the VAE loss.")
-    unet_steps: int = _opt(2800, "Text encoder + UNet optimizer steps.")
-    unet_batch_size: int = _opt(64, "Denoiser samples per step.")
-    unet_learning_rate: float = _opt(8e-4, "Denoiser learning rate (cosine decay after warm-up).")
-    unet_warmup_steps: int = _opt(150, "Denoiser warm-up steps.")
-    unet_extra_steps: int = _opt(2000, "Second denoiser phase: steps at a constant, lower learning rate (0: none).")
-    unet_extra_learning_rate: float = _opt(3e-4, "Learning rate of the second denoiser phase.")
-    unet_extra_noise_offset: float = _opt(
+    output_dir: str | None = option(None, "Output folder (default: runs/toyworld-<time>).")
+    overwrite: bool = option(False, "Replace finished outputs already in --output_dir.")
+    architectures: str | None = option(None, "Architecture YAML (default: styleboost/toyworld/configs/pretrain.yaml).")
+    seed: int = option(0, "Seed of the world, the initialisation and every batch.")
+    world_samples: int = option(12000, "Captioned images in the pre-training world.")
+    size: int = option(64, "Image size in pixels (a multiple of 8).")
+    threads: int | None = option(None, "torch CPU threads (default: all cores).")
+    workers: int | None = option(None, "Processes drawing the world (default: up to 4).")
+    device: str = option("cpu", "Device to train on (cpu, cuda).")
+    vae_steps: int = option(1500, "AutoencoderKL optimizer steps.")
+    vae_batch_size: int = option(32, "AutoencoderKL crops per step.")
+    vae_crop: int = option(32, "AutoencoderKL training crop size (it is fully convolutional).")
+    vae_learning_rate: float = option(1e-3, "AutoencoderKL learning rate.")
+    vae_kl_weight: float = option(1e-6, "Weight of the KL term of the VAE loss.")
+    unet_steps: int = option(2800, "Text encoder + UNet optimizer steps.")
+    unet_batch_size: int = option(64, "Denoiser samples per step.")
+    unet_learning_rate: float = option(8e-4, "Denoiser learning rate (cosine decay after warm-up).")
+    unet_warmup_steps: int = option(150, "Denoiser warm-up steps.")
+    unet_extra_steps: int = option(2000, "Second denoiser phase: steps at a constant, lower learning rate (0: none).")
+    unet_extra_learning_rate: float = option(3e-4, "Learning rate of the second denoiser phase.")
+    unet_extra_noise_offset: float = option(
         0.1, "Noise offset of the second phase: SD's schedule leaves a 16x16 latent's mean colour almost untouched "
         "at t=999, so without it the model never learns to set the global colour a style names.")
-    caption_dropout: float = _opt(0.1, "Share of captions replaced by '' (for classifier-free guidance).")
-    snr_gamma: float | None = _opt(5.0, "Min-SNR loss weighting gamma.")
-    ema_decay: float = _opt(0.999, "EMA decay of the denoiser weights that are shipped.")
-    clip_steps: int = _opt(1000, "open_clip optimizer steps.")
-    clip_batch_size: int = _opt(128, "open_clip pairs per step (at most one per distinct caption).")
-    clip_learning_rate: float = _opt(1e-3, "open_clip learning rate.")
-    encoder_steps: int = _opt(600, "Style-encoder optimizer steps.")
-    encoder_contents: int = _opt(48, "Contents drawn in every named style for the style encoder.")
-    quality_images: int = _opt(8, "Generated images per content class and per named style for the quality bar.")
-    quality_steps: int = _opt(20, "Denoising steps of the quality-bar images.")
-    guidance_scale: float = _opt(4.0, "Classifier-free guidance of the quality-bar images.")
+    caption_dropout: float = option(0.1, "Share of captions replaced by '' (for classifier-free guidance).")
+    snr_gamma: float | None = option(5.0, "Min-SNR loss weighting gamma.")
+    ema_decay: float = option(0.999, "EMA decay of the denoiser weights that are shipped.")
+    clip_steps: int = option(1000, "open_clip optimizer steps.")
+    clip_batch_size: int = option(128, "open_clip pairs per step (at most one per distinct caption).")
+    clip_learning_rate: float = option(1e-3, "open_clip learning rate.")
+    encoder_steps: int = option(600, "Style-encoder optimizer steps.")
+    encoder_contents: int = option(48, "Contents drawn in every named style for the style encoder.")
+    quality_images: int = option(8, "Generated images per content class and per named style for the quality bar.")
+    quality_steps: int = option(20, "Denoising steps of the quality-bar images.")
+    guidance_scale: float = option(4.0, "Classifier-free guidance of the quality-bar images.")
 
     def validate(self) -> None:
         if self.size % 8 or self.size < 32:
@@ -509,10 +509,4 @@ def pretrain(cfg: PretrainConfig) -> Path:
 
 def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> PretrainConfig:
     """Defaults, then the YAML file of --config, then the flags given."""
-    from styleboost.training.config import build_parser, load_yaml_config
-
-    parser = build_parser(prog, cls=PretrainConfig, description="Pre-train the toy world's models from a seed.")
-    args = vars(parser.parse_args(argv))
-    config_file = args.pop("config", None)
-    settings = load_yaml_config(config_file, cls=PretrainConfig) if config_file else {}
-    return PretrainConfig(**{**settings, **args})
+    return settings_from_args(PretrainConfig, argv, prog=prog, description="Pre-train the toy world's models from a seed.")

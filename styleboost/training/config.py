@@ -1,33 +1,22 @@
-"""Training configuration as data: one dataclass, loaded from YAML and overridden by flags.
+"""Training configuration as data: ``TrainConfig``, every setting of a run, and its checks.
 
-The saved config (in ``run.json``) is the exact record of a run. Command-line flags are built
-from the dataclass fields, so a YAML key and a flag always mean the same thing.
+The saved config (in ``run.json``) is the exact record of a run. Flags and YAML keys come from the
+fields through ``core.settings``, so a YAML key and a flag always mean the same thing.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
-
-import yaml
 
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.notice import notice
+from styleboost.core.settings import build_parser, option, settings_from_namespace
+from styleboost.training.methods import TokenEmbeddingPart, build_method
 
 METHODS = ("lora", "full", "textual_inversion", "lora_ti")
 AUX_MODES = ("curated", "generated", "none")
-
-
-def _opt(default: Any, help: str, **extra: Any) -> Any:
-    """A dataclass field that carries its command-line help text."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, **extra})
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass
@@ -35,89 +24,89 @@ class TrainConfig:
     """Every setting of a StyleBoost training run."""
 
     # model
-    pretrained_model_name_or_path: str | None = _opt(
+    pretrained_model_name_or_path: str | None = option(
         None, "Hub id, local diffusers folder or one .safetensors checkpoint (default: the tiny local model)."
     )
-    allow_pickle: bool = _opt(False, "Allow loading pickle (.ckpt/.bin) checkpoints; they can run code.")
-    single_file_config: str | None = _opt(
+    allow_pickle: bool = option(False, "Allow loading pickle (.ckpt/.bin) checkpoints; they can run code.")
+    single_file_config: str | None = option(
         None, "For a single-file checkpoint: a local diffusers pipeline folder (or hub id) whose component configs "
         "describe its architecture; needed offline (default: diffusers fetches a matching one from the hub)."
     )
     # data
-    styleref_dir: str | None = _opt(
+    styleref_dir: str | None = option(
         None, "Folder of StyleRef images; a same-name .txt is an image's caption (default: a generated toy style)."
     )
-    styleref_prompt: str = _opt("[V] style", "Prompt for StyleRef images without a caption; [V] is the token.")
-    aux_dir: str | None = _opt(None, "Folder of curated Aux images (people in helpful styles).")
-    aux_prompt: str = _opt("a photo of a person", "Prompt for Aux images without a caption.")
-    aux_mode: str = _opt(
+    styleref_prompt: str = option("[V] style", "Prompt for StyleRef images without a caption; [V] is the token.")
+    aux_dir: str | None = option(None, "Folder of curated Aux images (people in helpful styles).")
+    aux_prompt: str = option("a photo of a person", "Prompt for Aux images without a caption.")
+    aux_mode: str = option(
         "curated", "curated: train --aux_dir through the prior term; generated: classic DreamBooth class images "
         "from the frozen model; none: no prior term.", choices=AUX_MODES
     )
-    num_aux_images: int = _opt(20, "How many class images aux_mode=generated makes.")
-    aux_inference_steps: int = _opt(30, "Denoising steps for generated class images.")
-    prior_loss_weight: float = _opt(1.0, "Weight w in loss = MSE(instance) + w * MSE(aux).")
+    num_aux_images: int = option(20, "How many class images aux_mode=generated makes.")
+    aux_inference_steps: int = option(30, "Denoising steps for generated class images.")
+    prior_loss_weight: float = option(1.0, "Weight w in loss = MSE(instance) + w * MSE(aux).")
     # token binding
-    token: list[str] = _opt(["sks"], "Existing rare token(s) bound to the style; [V1], [V2]... pick one by index.")
-    new_token: list[str] = _opt([], "New token(s) added to the tokenizer (overrides --token), e.g. '<v1-style>'.")
-    initializer_token: str = _opt("painting", "Existing word whose embedding initialises each new token.")
+    token: list[str] = option(["sks"], "Existing rare token(s) bound to the style; [V1], [V2]... pick one by index.")
+    new_token: list[str] = option([], "New token(s) added to the tokenizer (overrides --token), e.g. '<v1-style>'.")
+    initializer_token: str = option("painting", "Existing word whose embedding initialises each new token.")
     # method
-    method: str = _opt("lora", "What is trained.", choices=METHODS)
-    rank: int = _opt(4, "LoRA rank.")
-    lora_alpha: float | None = _opt(None, "LoRA alpha (default: the rank, i.e. scale 1).")
-    lora_dropout: float = _opt(0.0, "LoRA dropout.")
-    train_text_encoder: bool = _opt(False, "Also train the text encoder (LoRA for lora methods, full for full).")
+    method: str = option("lora", "What is trained.", choices=METHODS)
+    rank: int = option(4, "LoRA rank.")
+    lora_alpha: float | None = option(None, "LoRA alpha (default: the rank, i.e. scale 1).")
+    lora_dropout: float = option(0.0, "LoRA dropout.")
+    train_text_encoder: bool = option(False, "Also train the text encoder (LoRA for lora methods, full for full).")
     # optimisation
-    learning_rate: float = _opt(1e-4, "Learning rate.")
-    text_encoder_lr: float | None = _opt(None, "Learning rate of text-encoder parameters (default: --learning_rate).")
-    embedding_lr: float | None = _opt(
+    learning_rate: float = option(1e-4, "Learning rate.")
+    text_encoder_lr: float | None = option(None, "Learning rate of text-encoder parameters (default: --learning_rate).")
+    embedding_lr: float | None = option(
         None, "Learning rate of the new token embeddings of textual_inversion and lora_ti (default: --learning_rate)."
     )
-    scale_lr: bool = _opt(False, "Multiply the LR by batch size x accumulation x processes.")
-    lr_scheduler: str = _opt("constant", "diffusers LR schedule: constant, linear, cosine, constant_with_warmup...")
-    lr_warmup_steps: int = _opt(0, "Warm-up steps of the LR schedule.")
-    adam_beta1: float = _opt(0.9, "Adam beta1.")
-    adam_beta2: float = _opt(0.999, "Adam beta2.")
-    adam_weight_decay: float = _opt(1e-2, "AdamW weight decay (textual-inversion rows never decay).")
-    adam_epsilon: float = _opt(1e-8, "Adam epsilon.")
-    max_grad_norm: float = _opt(1.0, "Gradient clipping norm.")
-    use_8bit_adam: bool = _opt(False, "8-bit AdamW from bitsandbytes (falls back to AdamW if not installed).")
-    max_train_steps: int = _opt(400, "Optimizer steps to train.")
-    train_batch_size: int = _opt(1, "StyleRef images per step (Aux adds as many again).")
-    gradient_accumulation_steps: int = _opt(1, "Micro-batches per optimizer step.")
-    gradient_checkpointing: bool = _opt(False, "Trade compute for memory in the UNet (and trained text encoder).")
-    mixed_precision: str | None = _opt(
+    scale_lr: bool = option(False, "Multiply the LR by batch size x accumulation x processes.")
+    lr_scheduler: str = option("constant", "diffusers LR schedule: constant, linear, cosine, constant_with_warmup...")
+    lr_warmup_steps: int = option(0, "Warm-up steps of the LR schedule.")
+    adam_beta1: float = option(0.9, "Adam beta1.")
+    adam_beta2: float = option(0.999, "Adam beta2.")
+    adam_weight_decay: float = option(1e-2, "AdamW weight decay (textual-inversion rows never decay).")
+    adam_epsilon: float = option(1e-8, "Adam epsilon.")
+    max_grad_norm: float = option(1.0, "Gradient clipping norm.")
+    use_8bit_adam: bool = option(False, "8-bit AdamW from bitsandbytes (falls back to AdamW if not installed).")
+    max_train_steps: int = option(400, "Optimizer steps to train.")
+    train_batch_size: int = option(1, "StyleRef images per step (Aux adds as many again).")
+    gradient_accumulation_steps: int = option(1, "Micro-batches per optimizer step.")
+    gradient_checkpointing: bool = option(False, "Trade compute for memory in the UNet (and trained text encoder).")
+    mixed_precision: str | None = option(
         None, "no, fp16 or bf16 (default: accelerate's config).", choices=("no", "fp16", "bf16")
     )
-    enable_xformers_memory_efficient_attention: bool = _opt(
+    enable_xformers_memory_efficient_attention: bool = option(
         False, "Use xformers attention when installed (default attention is PyTorch SDPA)."
     )
-    snr_gamma: float | None = _opt(None, "Min-SNR loss weighting gamma (5.0 is typical).")
-    noise_offset: float = _opt(0.0, "Noise offset (0.05-0.1 helps very dark or bright styles).")
-    seed: int = _opt(0, "Seed for data order, augmentation, noise and validation.")
+    snr_gamma: float | None = option(None, "Min-SNR loss weighting gamma (5.0 is typical).")
+    noise_offset: float = option(0.0, "Noise offset (0.05-0.1 helps very dark or bright styles).")
+    seed: int = option(0, "Seed for data order, augmentation, noise and validation.")
     # images
-    resolution: int | None = _opt(None, "Training resolution, a multiple of 8 (default: the model's native size).")
-    center_crop: bool = _opt(False, "Center crop instead of a random crop.")
-    random_flip: bool = _opt(False, "Random horizontal flips.")
-    cache_latents: bool = _opt(False, "Encode every image once with the VAE before training.")
-    dataloader_num_workers: int = _opt(0, "DataLoader worker processes.")
+    resolution: int | None = option(None, "Training resolution, a multiple of 8 (default: the model's native size).")
+    center_crop: bool = option(False, "Center crop instead of a random crop.")
+    random_flip: bool = option(False, "Random horizontal flips.")
+    cache_latents: bool = option(False, "Encode every image once with the VAE before training.")
+    dataloader_num_workers: int = option(0, "DataLoader worker processes.")
     # outputs
-    output_dir: str | None = _opt(None, "Output folder (default: runs/styleboost-<time>).")
-    overwrite: bool = _opt(False, "Replace a run already in --output_dir.")
-    checkpointing_steps: int = _opt(500, "Save resumable state every N steps.")
-    checkpoints_total_limit: int | None = _opt(None, "Keep at most N checkpoints.")
-    resume_from_checkpoint: str | None = _opt(None, "'latest' or a checkpoint folder to resume from.")
-    validation_prompts: str | None = _opt(None, "Prompt file ([V] = token) for validation images.")
-    validation_steps: int | None = _opt(None, "Validate every N steps (and at the end unless --skip_final_samples).")
-    num_validation_images: int | None = _opt(None, "Images per validation prompt (default: 2; 1 when training on a CPU).")
-    validation_inference_steps: int | None = _opt(
+    output_dir: str | None = option(None, "Output folder (default: runs/styleboost-<time>).")
+    overwrite: bool = option(False, "Replace a run already in --output_dir.")
+    checkpointing_steps: int = option(500, "Save resumable state every N steps.")
+    checkpoints_total_limit: int | None = option(None, "Keep at most N checkpoints.")
+    resume_from_checkpoint: str | None = option(None, "'latest' or a checkpoint folder to resume from.")
+    validation_prompts: str | None = option(None, "Prompt file ([V] = token) for validation images.")
+    validation_steps: int | None = option(None, "Validate every N steps (and at the end unless --skip_final_samples).")
+    num_validation_images: int | None = option(None, "Images per validation prompt (default: 2; 1 when training on a CPU).")
+    validation_inference_steps: int | None = option(
         None, "Denoising steps of validation images (default: 25; 10 when training on a CPU)."
     )
-    skip_final_samples: bool = _opt(False, "Draw no validation images at the end: no samples.png, none in the model card.")
-    guidance_scale: float = _opt(7.5, "Classifier-free guidance for validation and class images.")
-    report_to: str = _opt("tensorboard", "Tracker: tensorboard, wandb or none.", choices=("tensorboard", "wandb", "none"))
-    logging_steps: int = _opt(10, "Log losses every N steps.")
-    export_kohya: bool = _opt(False, "Also write the LoRA in kohya/webui key format.")
+    skip_final_samples: bool = option(False, "Draw no validation images at the end: no samples.png, none in the model card.")
+    guidance_scale: float = option(7.5, "Classifier-free guidance for validation and class images.")
+    report_to: str = option("tensorboard", "Tracker: tensorboard, wandb or none.", choices=("tensorboard", "wandb", "none"))
+    logging_steps: int = option(10, "Log losses every N steps.")
+    export_kohya: bool = option(False, "Also write the LoRA in kohya/webui key format.")
 
     def validate(self) -> None:
         """Reject settings that cannot work, with one line naming the flag; a notice for one that is
@@ -161,8 +150,6 @@ class TrainConfig:
 
     def _check_method_settings(self) -> None:
         """Settings only some methods use: an error where one cannot apply, a notice where one goes unused."""
-        from styleboost.training.methods import TokenEmbeddingPart, build_method
-
         method = build_method(self)
         embeddings = any(isinstance(p, TokenEmbeddingPart) for p in method.parts)
         text_encoder_weights = any(p.target == "text_encoder" and not isinstance(p, TokenEmbeddingPart)
@@ -191,73 +178,13 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _field_type(cls: type, f: dataclasses.Field) -> tuple[type, bool]:
-    """(base type, is_list) of a field annotated as X, X | None or list[X]."""
-    hint = typing.get_type_hints(cls)[f.name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) is list:
-        return args[0], True
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return args[0], False
-    return hint, False
-
-
-def build_parser(
-    prog: str | None = None, cls: type = TrainConfig, description: str = "Train StyleBoost (DreamBooth / LoRA / TI)."
-) -> argparse.ArgumentParser:
-    """An argparse parser with one flag per field of the config dataclass ``cls``; unset flags stay out
-    of the namespace, so a YAML file given with --config is only overridden by flags actually given."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--config", help="YAML file of settings; flags given here override it.")
-    for f in dataclasses.fields(cls):
-        base, is_list = _field_type(cls, f)
-        kw: dict[str, Any] = dict(default=argparse.SUPPRESS, help=f.metadata.get("help"))
-        if "choices" in f.metadata:
-            kw["choices"] = f.metadata["choices"]
-        if base is bool:
-            kw["action"] = argparse.BooleanOptionalAction
-        else:
-            kw["type"] = base
-            if is_list:
-                kw["nargs"] = "+"
-        parser.add_argument(f"--{f.name}", **kw)
-    return parser
-
-
-def load_yaml_config(path: str | Path, cls: type = TrainConfig) -> dict[str, Any]:
-    """Read a YAML file of ``cls`` settings, naming the file in any error."""
-    path = Path(path)
-    if not path.is_file():
-        raise StyleBoostError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise StyleBoostError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise StyleBoostError(f"{path}: expected a mapping of settings at the top level")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise StyleBoostError(f"{path}: unknown setting(s) {', '.join(unknown)}")
-    return data
-
-
-def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> TrainConfig:
-    """Defaults, then the YAML file of --config, then the flags given on the command line."""
-    args = vars(build_parser(prog).parse_args(argv))
-    settings: dict[str, Any] = {}
-    config_file = args.pop("config", None)
-    if config_file:
-        settings.update(load_yaml_config(config_file))
-    elif "styleref_dir" not in args:
-        from styleboost.experiments.embedded import embedded_settings
-
-        settings.update(embedded_settings())
-    settings.update(args)
-    for name in ("token", "new_token"):
-        if isinstance(settings.get(name), str):
-            settings[name] = [settings[name]]
-    cfg = TrainConfig(**settings)
+def config_from_args(argv: list[str] | None = None, prog: str | None = None,
+                    base: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then ``base`` (the settings of a run that names no data: only when neither --config nor
+    --styleref_dir is given), then the YAML file of --config, then the flags given on the command line."""
+    args = build_parser(TrainConfig, prog, "Train StyleBoost (DreamBooth / LoRA / TI).").parse_args(argv)
+    names_data = getattr(args, "config", None) or hasattr(args, "styleref_dir")
+    cfg = settings_from_namespace(TrainConfig, args, base=None if names_data else base)
     if cfg.styleref_dir is not None:
         cfg.validate()
     return cfg

@@ -7,21 +7,17 @@ draws its augmentation from a per-draw seed so that a resumed run sees exactly t
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from styleboost.core.errors import StyleBoostError
-from styleboost.core.notice import notice
+from styleboost.core.images import decodable, list_images, open_rgb
 from styleboost.sd.tokens import fill_placeholders, require_token
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -30,38 +26,6 @@ class Example:
 
     path: Path
     caption: str
-
-
-def list_images(folder: str | Path, *, flag: str) -> list[Path]:
-    """Image files directly inside ``folder``, sorted; one-line errors for missing or empty folders."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise StyleBoostError(f"{flag} {folder}: folder not found")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise StyleBoostError(f"{flag} {folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
-    return files
-
-
-def open_rgb(path: Path) -> Image.Image:
-    """Decode an image as RGB, applying its EXIF orientation."""
-    with Image.open(path) as img:
-        return ImageOps.exif_transpose(img).convert("RGB")
-
-
-def decodable(files: Sequence[Path], *, flag: str) -> list[Path]:
-    """Keep the images that decode; name each one skipped; fail if none is left."""
-    good = []
-    for path in files:
-        try:
-            with Image.open(path) as img:
-                img.load()
-            good.append(path)
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            notice(f"skipping {path}: it does not decode as an image ({type(err).__name__})")
-    if not good:
-        raise StyleBoostError(f"{flag}: none of the {len(files)} image(s) could be decoded")
-    return good
 
 
 def load_examples(
@@ -78,15 +42,6 @@ def load_examples(
             require_token(caption, tokens, source=source)
         examples.append(Example(path, caption))
     return examples
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, for the run manifest."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

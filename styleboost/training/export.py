@@ -15,24 +15,15 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.training.methods import FullPart, Method, Models
-from styleboost.sd.loading import PICKLE_SUFFIXES
-
-LORA_FILE = "pytorch_lora_weights.safetensors"
-KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
-EMBEDDINGS_FILE = "learned_embeds.safetensors"
-EMBEDDINGS_DIR = "embeddings"  # one webui-format file per learned token
-
+from styleboost.sd.weights import EMBEDDINGS_DIR, EMBEDDINGS_FILE, KOHYA_FILE, LORA_FILE, embedding_file_names
 
 @dataclass
 class TrainingInfo:
@@ -169,20 +160,6 @@ def kohya_metadata(models: Models, method: Method, info: TrainingInfo | None) ->
     return {key: str(value) for key, value in meta.items()}  # safetensors metadata holds strings only
 
 
-def embedding_file_names(tokens: list[str]) -> dict[str, str]:
-    """Token -> its webui file under ``embeddings/``: the token without <>, other unsafe characters as _ (webui's
-    prompt word is the file name), made unique."""
-    names: dict[str, str] = {}
-    for token in tokens:
-        stem = re.sub(r"[^\w.-]", "_", token.strip("<>")) or "token"
-        name, n = stem, 1
-        while f"{name}.safetensors" in names.values():
-            n += 1
-            name = f"{stem}_{n}"
-        names[token] = f"{name}.safetensors"
-    return names
-
-
 def save_embeddings(models: Models, output_dir: Path) -> list[Path]:
     """{token: embedding row} for every bound new token, and each token's row in its own webui-format file."""
     weight = models.text_encoder.get_input_embeddings().weight.detach().float().cpu()
@@ -195,43 +172,6 @@ def save_embeddings(models: Models, output_dir: Path) -> list[Path]:
         written.append(output_dir / EMBEDDINGS_DIR / name)
         save_file({"emb_params": state[token][None].contiguous()}, str(written[-1]))
     return written
-
-
-def find_embeddings(path: str) -> Path:
-    """The learned-embeddings file: the path itself or ``learned_embeds.safetensors`` in a folder."""
-    emb = Path(path).expanduser()
-    if emb.is_dir():
-        emb = emb / EMBEDDINGS_FILE
-    if emb.suffix in PICKLE_SUFFIXES:
-        raise StyleBoostError(
-            f"--embeddings {emb} is a pickle file, which can run code when loaded; convert it to .safetensors"
-        )
-    if not emb.is_file():
-        raise StyleBoostError(f"--embeddings file not found: {emb}")
-    if emb.suffix != ".safetensors":
-        raise StyleBoostError(f"--embeddings {emb}: expected a .safetensors file")
-    return emb
-
-
-def read_embeddings(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Token string -> embedding (1-D, or 2-D for a multi-vector token) from a safetensors file."""
-
-    try:
-        embeddings = load_file(str(path), device="cpu")
-    except Exception as err:  # safetensors raises its own error types for damaged files
-        raise StyleBoostError(f"could not read embeddings {path}: {first_line(err)}") from None
-    if not embeddings:
-        raise StyleBoostError(f"embeddings file {path} holds no tokens")
-    return embeddings
-
-
-def load_embeddings(pipe, embeddings: dict[str, torch.Tensor]) -> None:
-    """Add each learned token and its embedding to the pipeline's tokenizer and text encoder."""
-    tokens = list(embeddings)
-    try:
-        pipe.load_textual_inversion([embeddings[t] for t in tokens], token=tokens)
-    except ValueError as err:
-        raise StyleBoostError(f"could not load the learned embeddings: {first_line(err)}") from None
 
 
 def save_pipeline(models: Models, output_dir: Path) -> Path:

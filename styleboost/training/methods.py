@@ -8,11 +8,12 @@ inversion). ``lora_ti`` (pivotal tuning) is simply LoRA + token embeddings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from styleboost.training.config import TrainConfig
+if TYPE_CHECKING:  # typing only: the config builds its method to check its settings
+    from styleboost.training.config import TrainConfig
 
 UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_ENCODER_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
