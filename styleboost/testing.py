@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import torch
 
+from styleboost.core.atomic import publish
 from styleboost.core.paths import default_cache_dir
 from styleboost.sd.tokenizer import build_clip_tokenizer
 
@@ -219,15 +220,8 @@ def cached_pipeline(name: str, build: Callable[[Path], Path]) -> Path:
     """``default_cache_dir() / name``, written by ``build(folder)`` on first use (into a temporary folder
     that is renamed when complete, so an interrupted build is never mistaken for a pipeline)."""
     folder = default_cache_dir() / name
-    if not (folder / "model_index.json").exists():
-        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        build(tmp)
-        if folder.exists():  # another process finished first; keep its copy
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.replace(folder)
+    if not (folder / "model_index.json").exists():  # another process may finish first: its copy is kept
+        publish(folder, build, temporary=folder.with_name(folder.name + f".tmp{os.getpid()}"), replace=False)
     return folder
 
 

@@ -1,13 +1,15 @@
 """Writing files so that a reader, or a run killed half-way, never sees half of one.
 
 Every writer puts the data under a temporary name beside the target and renames it into place
-(``os.replace`` is atomic on one file system).
+(``os.replace`` is atomic on one file system). ``publish`` does the same for a whole folder (a
+pipeline, an encoder, a checkpoint): it exists under its final name only once it is complete.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,3 +37,33 @@ def save_image_atomic(image, path: Path, **save_options: Any) -> None:
     """``image.save`` (PIL) under a temporary name; ``format`` defaults to PNG."""
     save_options.setdefault("format", "PNG")
     replace_via_temporary(Path(path), lambda tmp: image.save(tmp, **save_options))
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file or a folder tree, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def move_into_place(temporary: Path, final: Path) -> Path:
+    """Rename a finished ``temporary`` file or folder to ``final``, replacing what was there."""
+    remove_path(final)
+    Path(temporary).replace(final)
+    return final
+
+
+def publish(final: Path, write: Callable[[Path], Any], *, temporary: Path | None = None,
+            replace: bool = True) -> Path:
+    """``write(temporary)`` (a file or a folder; by default ``<stem>.tmp<suffix>`` beside ``final``, a stale
+    one removed first), then rename it to ``final``. With ``replace=False`` a ``final`` that appeared
+    meanwhile (another process finished first) is kept and the new copy dropped."""
+    final = Path(final)
+    temporary = Path(temporary) if temporary else final.with_name(f"{final.stem}.tmp{final.suffix}")
+    remove_path(temporary)
+    write(temporary)
+    if final.exists() and not replace:
+        remove_path(temporary)
+        return final
+    return move_into_place(temporary, final)

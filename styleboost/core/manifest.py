@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from styleboost.core.atomic import write_json_atomic
 from styleboost.core.images import file_sha256
 
+MANIFEST_FILE = "run.json"
 PACKAGES = (
     "styleboost", "torch", "diffusers", "transformers", "accelerate", "peft", "safetensors", "open-clip-torch",
     "torchmetrics",
@@ -35,10 +36,20 @@ def data_hashes(paths: Iterable[Path]) -> dict[str, str]:
     return {str(p): file_sha256(p) for p in paths}
 
 
+def manifest_path(output_dir: str | Path) -> Path:
+    return Path(output_dir) / MANIFEST_FILE
+
+
+def read_manifest(output_dir: str | Path) -> dict[str, Any]:
+    """The ``run.json`` of a run folder; ``{}`` where there is none."""
+    path = manifest_path(output_dir)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def update_manifest(output_dir: Path, **fields: Any) -> dict[str, Any]:
     """Merge ``fields`` into ``run.json`` (created on first call) and return the whole manifest."""
-    path = Path(output_dir) / "run.json"
-    manifest = json.loads(path.read_text()) if path.exists() else {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    manifest = read_manifest(output_dir) or {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    path = manifest_path(output_dir)
     manifest.update(fields)
     manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_json_atomic(path, manifest)

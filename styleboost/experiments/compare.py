@@ -29,6 +29,7 @@ from styleboost.core.settings import flag_adder
 from styleboost.training.config import TrainConfig
 from styleboost.core.settings import option
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.manifest import read_manifest
 from styleboost.core.notice import notice
 
 COMPARED_METRICS = (("style_score", "style", True), ("clip_t", "CLIP-T", True), ("kid", "KID x10^3", False))
@@ -114,10 +115,7 @@ REUSE_KEYS = ("pretrained_model_name_or_path", "styleref_dir", "aux_dir", "metho
 
 def finished(output_dir: Path, settings: TrainConfig) -> bool:
     """Whether ``output_dir`` holds a finished run trained with these settings (so it can be reused)."""
-    manifest = output_dir / "run.json"
-    if not manifest.is_file():
-        return False
-    data = json.loads(manifest.read_text())
+    data = read_manifest(output_dir)
     wanted = dataclasses.asdict(settings)
     return data.get("status") == "finished" and all(data.get("config", {}).get(k) == wanted[k] for k in REUSE_KEYS)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file, save_file
 
+from styleboost.core.atomic import publish
 from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.core.shipped import TOYWORLD, style_encoder_dirs, toyworld_dir
 from styleboost.style_encoder.encoder_config import EncoderConfig, named_configs, read_config
@@ -98,13 +98,11 @@ def save_style_encoder(encoder: StyleEncoder, folder: str | os.PathLike, overwri
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise StyleBoostError(f"{folder} already exists; pass --overwrite to replace it")
     cfg = encoder.config if training is None else dataclasses.replace(encoder.config, training=training)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     state = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
-    save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "name": cfg.name})
-    (tmp / CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
-    return folder
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "name": cfg.name})
+        (tmp / CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+
+    return publish(folder, write)

@@ -26,7 +26,7 @@ from styleboost.training.accelerator import lr_schedule, make_accelerator
 from styleboost.training.checkpoint import resolve_resume, save_checkpoint
 from styleboost.core.settings import option, settings_from_args
 from styleboost.core.errors import StyleBoostError
-from styleboost.core.manifest import package_versions, update_manifest
+from styleboost.core.manifest import package_versions, read_manifest, update_manifest
 from styleboost.training.run_dir import claim_run_dir
 from styleboost.style_encoder.dataset import (
     StyleImageDataset,
@@ -141,11 +141,6 @@ def previous_best(out: Path) -> float:
     if not config.is_file():
         return -math.inf
     return float(json.loads(config.read_text()).get("training", {}).get("val", {}).get(SELECTION_METRIC, -math.inf))
-
-
-def read_manifest(out: Path) -> dict[str, Any]:
-    path = out / "run.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 # --------------------------------------------------------------------------- the loop

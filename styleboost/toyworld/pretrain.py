@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from styleboost.core.atomic import write_bytes_atomic
+from styleboost.core.atomic import publish, remove_path, write_bytes_atomic
 from styleboost.core.settings import option, settings_from_args
 from styleboost.core.errors import StyleBoostError
 from styleboost.toyworld import architectures as archs
@@ -388,16 +388,6 @@ def train_world_style_encoder(cfg: PretrainConfig, arch: dict, world: WorldConfi
     return train_style_encoder(train_cfg) / "best"
 
 
-def publish(final: Path, write: Callable[[Path], Any]) -> None:
-    """``write(tmp)`` then rename ``tmp`` to ``final``: a stage result exists only once it is complete."""
-    tmp = final.with_name(f"{final.stem}.tmp{final.suffix}")
-    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
-    write(tmp)
-    if final.is_dir():
-        shutil.rmtree(final)
-    tmp.replace(final)
-
-
 def folder_megabytes(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
@@ -426,7 +416,7 @@ def prepare_output(cfg: PretrainConfig) -> Path:
     if cfg.overwrite:
         for name in (PIPELINE_DIR, CLIP_DIR, ENCODER_DIR, SAMPLES_DIR, "work", SUMMARY_FILE):
             path = out / name
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            remove_path(path)
     (out / "work").mkdir(parents=True, exist_ok=True)
     return out
 

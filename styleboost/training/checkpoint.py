@@ -15,6 +15,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from styleboost.core.atomic import move_into_place
 from styleboost.core.errors import StyleBoostError
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -84,9 +85,7 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, limit: int |
     if not accelerator.is_main_process:
         return None
     (tmp / MARKER).write_text(json.dumps({"step": step}))
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    move_into_place(tmp, final)
     if limit is not None:
         for _, old in completed_checkpoints(output_dir)[:-limit]:
             shutil.rmtree(old)

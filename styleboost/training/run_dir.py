@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Sequence
 
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.manifest import manifest_path
 
 
 def claim_run_dir(output_dir: str | Path, overwrite: bool, resume: str | None, outputs: Sequence[str]) -> Path:
     """Create ``output_dir``; one already holding a run (``run.json`` or checkpoints) needs ``overwrite``
     (its ``outputs`` sub-folders, checkpoints and run.json are cleared) or ``resume``."""
     output_dir = Path(output_dir)
-    holds_run = (output_dir / "run.json").exists() or any(output_dir.glob("checkpoint-*"))
+    holds_run = manifest_path(output_dir).exists() or any(output_dir.glob("checkpoint-*"))
     if holds_run and not (overwrite or resume):
         raise StyleBoostError(
             f"--output_dir {output_dir} already holds a run; pass --overwrite to replace it "
@@ -22,6 +23,6 @@ def claim_run_dir(output_dir: str | Path, overwrite: bool, resume: str | None, o
     if holds_run and overwrite and not resume:
         for old in [*output_dir.glob("checkpoint-*"), *(output_dir / name for name in outputs)]:
             shutil.rmtree(old, ignore_errors=True)
-        (output_dir / "run.json").unlink(missing_ok=True)
+        manifest_path(output_dir).unlink(missing_ok=True)
     output_dir.mkdir(parents=True, exist_ok=True)
     return output_dir
