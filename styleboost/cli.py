@@ -10,20 +10,22 @@ import argparse
 import sys
 
 from styleboost.core.errors import run_cli
+from styleboost.evaluation import evaluate
+from styleboost.experiments import compare
+from styleboost.generation import generate
+from styleboost.style_encoder import evaluation
+from styleboost.styles import synthstyle
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="styleboost", description="StyleBoost toolkit.")
     sub = parser.add_subparsers(dest="command", required=True)
-    from styleboost.evaluation import evaluate
-    from styleboost.generation import generate
-    from styleboost.styles import synthstyle
-    from styleboost.style_encoder import evaluation
 
     generate.add_arguments(sub.add_parser("generate", help="Generate images from prompt files."))
     synthstyle.add_arguments(sub.add_parser("make-style-set", help="Build the synthetic style data set."))
     evaluate.add_arguments(sub.add_parser("evaluate", help="Score generated images against the StyleRef set; compare runs."))
     evaluation.add_arguments(sub.add_parser("style-eval", help="Compare style encoders by style retrieval."))
+    compare.add_arguments(sub.add_parser("compare", help="Train, generate and evaluate every method on a held-out toy style."))
     return parser
 
 

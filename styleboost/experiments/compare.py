@@ -25,9 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from styleboost.core.atomic import write_bytes_atomic
-from styleboost.core.settings import flag_adder
+from styleboost.evaluation.protocol import run_protocol
+from styleboost.experiments.embedded import embedded_settings, toyworld_file, toyworld_protocol
+from styleboost.styles.stylize import check_style
+from styleboost.toyworld import assets
+from styleboost.toyworld.world import HELDOUT_STYLES
+from styleboost.training.loop import train
 from styleboost.training.config import TrainConfig
-from styleboost.core.settings import option
+from styleboost.core.settings import add_options, option, settings_from_namespace
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.manifest import read_manifest
 from styleboost.core.notice import notice
@@ -64,16 +69,16 @@ METHOD_NAMES = tuple(m.name for m in METHODS)
 class CompareConfig:
     """What is compared, on which style, with which budget."""
 
-    out: str = option("", "Output folder: runs/, generated/, report/, compare.md, compare.json.")
-    methods: list[str] = option(list(METHOD_NAMES), "Methods to compare.")
+    out: str = option(help="Output folder: runs/, generated/, report/, compare.md, compare.json.")
+    methods: list[str] = option(list(METHOD_NAMES), "Methods to compare.", choices=METHOD_NAMES)
     seeds: list[int] = option([0, 1, 2], "Training seeds of every trained method.")
-    style: str | None = option(None, "Held-out toy style to learn (default: the embedded default's).")
+    style: str | None = option(None, "Held-out toy style to learn (default: the embedded default's, thermal).")
     max_train_steps: int = option(400, "Optimizer steps of every trained method.")
     train_batch_size: int = option(4, "StyleRef images per step (the prior term adds as many).")
     images_per_prompt: int = option(4, "Generated images per prompt (seeds 0..n-1).")
     steps: int = option(20, "Denoising steps of the generated images.")
-    overwrite: bool = option(False, "Replace a comparison already in --out (finished training runs are kept).")
-    progress: bool = option(True, "Progress bars.")
+    overwrite: bool = option(False, "Replace a comparison already in --out (finished training runs are reused).")
+    progress: bool = option(True, "Progress bars (--no-progress: none).")
 
     def validate(self) -> None:
         if not self.out:
@@ -96,8 +101,6 @@ def run_name(method: str, seed: int) -> str:
 
 def train_settings(cfg: CompareConfig, spec: MethodSpec, seed: int, sets, model: str, output_dir: Path) -> TrainConfig:
     """The embedded default's LoRA recipe with the method's changes, the comparison's budget and seed."""
-    from styleboost.experiments.embedded import embedded_settings, toyworld_file
-
     settings = {**embedded_settings(), "report_to": "none", "validation_steps": None, "num_validation_images": 1,
                 "checkpointing_steps": 10**9}
     settings.update(
@@ -122,8 +125,6 @@ def finished(output_dir: Path, settings: TrainConfig) -> bool:
 
 def train_runs(cfg: CompareConfig, sets, model: str, out: Path) -> list[str]:
     """Train (or reuse) every method x seed; returns the ``NAME=DIR`` run specs, base first."""
-    from styleboost.training.loop import train
-
     runs = ["base="]
     trained = [m for m in METHODS if m.name in cfg.methods and m.settings is not None]
     for seed in cfg.seeds:  # seed by seed, so an interrupted comparison has whole seeds to report
@@ -199,12 +200,6 @@ def markdown(table: dict[str, Any], cfg: CompareConfig, claim_lines: list[str]) 
 
 def compare(cfg: CompareConfig) -> dict[str, Any]:
     """Train every method x seed, generate and evaluate them together, write the summary; returns it."""
-    from styleboost.experiments.embedded import toyworld_protocol
-    from styleboost.evaluation.protocol import run_protocol
-    from styleboost.styles.stylize import check_style
-    from styleboost.toyworld import assets
-    from styleboost.toyworld.world import HELDOUT_STYLES
-
     cfg.validate()
     out = Path(cfg.out)
     if (out / "compare.json").exists() and not cfg.overwrite:
@@ -231,15 +226,15 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = flag_adder(parser)
-    defaults = CompareConfig()
-    add("--out", required=True, help="Output folder: runs/, generated/, report/, compare.md, compare.json.")
-    add("--methods", nargs="+", default=defaults.methods, choices=METHOD_NAMES, help="Methods to compare.")
-    add("--seeds", nargs="+", type=int, default=defaults.seeds, help="Training seeds.")
-    add("--style", help="Held-out toy style to learn (default: thermal).")
-    add("--max-train-steps", type=int, default=defaults.max_train_steps, help="Optimizer steps of every method.")
-    add("--train-batch-size", type=int, default=defaults.train_batch_size, help="StyleRef images per step.")
-    add("--images-per-prompt", type=int, default=defaults.images_per_prompt, help="Generated images per prompt.")
-    add("--steps", type=int, default=defaults.steps, help="Denoising steps.")
-    add("--overwrite", action="store_true", help="Replace a comparison in --out (finished runs are reused).")
-    add("--no-progress", dest="progress", action="store_false", help="No progress bars.")
+    """The flags of ``styleboost compare`` (one per ``CompareConfig`` field)."""
+    add_options(parser, CompareConfig)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``styleboost compare``: run the comparison and print its table."""
+    config = settings_from_namespace(CompareConfig, args)
+    summary = compare(config)
+    print((Path(config.out) / "compare.md").read_text())
+    print(f"styleboost: {len(summary['table'])} methods compared in {config.out} (report/report.html)")
+    return 0

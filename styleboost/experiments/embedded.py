@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from styleboost.evaluation.protocol import load_protocol, run_protocol
+from styleboost.toyworld import assets
 from styleboost.training.config import TrainConfig
 from styleboost.core.notice import notice
 
@@ -36,15 +38,11 @@ def toyworld_file(*parts: str) -> Path:
 
 def toyworld_protocol():
     """The toy world's evaluation protocol (``styleboost/toyworld/configs/protocol.yaml``)."""
-    from styleboost.evaluation.protocol import load_protocol
-
     return load_protocol(toyworld_file("configs", "protocol.yaml"))
 
 
 def fill_local_defaults(cfg: TrainConfig) -> TrainConfig:
     """Use the toy world's pipeline and a held-out-style StyleRef/Aux experiment where the config names none."""
-    from styleboost.toyworld import assets
-
     changes: dict[str, Any] = {}
     if cfg.pretrained_model_name_or_path is None:
         changes["pretrained_model_name_or_path"] = str(assets.pipeline_path())
@@ -61,8 +59,6 @@ def fill_local_defaults(cfg: TrainConfig) -> TrainConfig:
 
 
 def uses_toy_world(cfg: TrainConfig) -> bool:
-    from styleboost.toyworld import assets
-
     model = cfg.pretrained_model_name_or_path
     return model is not None and Path(model).resolve() == assets.pipeline_path().resolve()
 
@@ -70,8 +66,6 @@ def uses_toy_world(cfg: TrainConfig) -> bool:
 def evaluate_run(cfg: TrainConfig, output_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Generate the toy-world protocol with the base model and the trained run and evaluate both
     (``<output_dir>/evaluation/report/``); returns the report."""
-    from styleboost.evaluation.protocol import run_protocol
-
     protocol = toyworld_protocol()
     out = Path(output_dir) / EVALUATION_DIR
     shared = {"progress": progress}

@@ -7,6 +7,7 @@ split, and the content-leak score when the set knows its contents (the synthetic
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.atomic import write_json_atomic
 from styleboost.core.manifest import package_versions
+from styleboost.core.settings import add_options, option, settings_from_namespace
 from styleboost.style_encoder.retrieval import markdown_table, retrieval_metrics
 from styleboost.style_encoder.dataset import StyleRecord, read_style_data
 from styleboost.style_encoder.factory import create_style_encoder
@@ -102,24 +104,32 @@ def evaluate_encoders(encoders: list[str], sets: list[tuple[str, str]], out: str
     return report
 
 
-def add_arguments(parser) -> None:
-    """The flags of ``styleboost style-eval``."""
-    parser.add_argument("--encoder", action="append", required=True,
-                        help="Encoder folder or name (default, small-cnn, gram-vgg19...); repeat to compare.")
-    parser.add_argument("--set", dest="sets", action="append", required=True,
-                        help="NAME=PATH of a labelled style folder or CSV; repeat for several sets.")
-    parser.add_argument("--out", required=True, help="Folder for style_eval.json and style_eval.md.")
-    parser.add_argument("--batch-size", "--batch_size", type=int, default=64, help="Images per forward pass.")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the query/database split.")
-    parser.add_argument("--device", help="cuda, cpu... (default: cuda if available).")
-    parser.add_argument("--overwrite", action="store_true", help="Replace an existing report in --out.")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="No progress bars.")
+@dataclass
+class StyleEvalConfig:
+    """The settings of ``styleboost style-eval``."""
+
+    encoders: list[str] = option(help="Encoder folder or name (default, small-cnn, gram-vgg19...); repeat to compare.",
+                                 flags=("--encoder",), action="append")
+    sets: list[str] = option(help="NAME=PATH of a labelled style folder or CSV; repeat for several sets.",
+                             flags=("--set",), action="append")
+    out: str = option(help="Folder for style_eval.json and style_eval.md.")
+    batch_size: int = option(64, "Images per forward pass.")
+    seed: int = option(0, "Seed of the query/database split.")
+    device: str | None = option(None, "cuda, cpu... (default: cuda if available).")
+    overwrite: bool = option(False, "Replace an existing report in --out.")
+    progress: bool = option(True, "Progress bars (--no-progress: none).")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``styleboost style-eval`` (one per ``StyleEvalConfig`` field)."""
+    add_options(parser, StyleEvalConfig)
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    report = evaluate_encoders(args.encoder, [parse_set(s) for s in args.sets], args.out, args.overwrite,
-                               args.batch_size, args.seed, args.device, args.progress)
+def run(args: argparse.Namespace) -> int:
+    cfg = settings_from_namespace(StyleEvalConfig, args)
+    report = evaluate_encoders(cfg.encoders, [parse_set(s) for s in cfg.sets], cfg.out, cfg.overwrite,
+                               cfg.batch_size, cfg.seed, cfg.device, cfg.progress)
     print(markdown_table(report["results"]))
-    print(f"styleboost: wrote {Path(args.out) / REPORT_JSON} and {REPORT_MD}")
+    print(f"styleboost: wrote {Path(cfg.out) / REPORT_JSON} and {REPORT_MD}")
     return 0

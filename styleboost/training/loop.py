@@ -38,6 +38,9 @@ from styleboost.training.methods import Method, Models, build_method
 from styleboost.sd.loading import default_resolution, load_pipeline, source_name
 from styleboost.core.notice import notice
 from styleboost.training.run_dir import claim_run_dir
+from styleboost.training.export import export_weights, training_info
+from styleboost.training.model_card import write_model_card
+from styleboost.training.validation import run_validation
 from styleboost.training.step import (
     add_noise,
     image_latents,
@@ -322,8 +325,6 @@ def micro_step(run: Run, batch: dict, step: int, params: list) -> dict[str, torc
 
 def end_of_step(run: Run, step: int, terms: dict[str, torch.Tensor], progress) -> None:
     """Bookkeeping after optimizer step ``step``: logs, checkpoint and validation on their schedules."""
-    from styleboost.training.validation import run_validation
-
     cfg = run.cfg
     run.method.after_step(run.models)
     logs = {k: v.detach().item() for k, v in terms.items()} | {"lr": run.lr_scheduler.get_last_lr()[0]}
@@ -353,16 +354,11 @@ def train_loop(run: Run) -> None:
 
 def finish(run: Run) -> list[Path]:
     """Final samples, weights, model card and manifest (main process only)."""
-    from styleboost.training.model_card import write_model_card
-    from styleboost.training.validation import run_validation
-
     accelerator = run.accelerator
     accelerator.wait_for_everyone()
     grid = run_validation(run, run.cfg.max_train_steps, final=True)
     written: list[Path] = []
     if accelerator.is_main_process:
-        from styleboost.training.export import export_weights, training_info
-
         written = export_weights(run.models, run.method, run.output_dir, kohya=run.cfg.export_kohya,
                                  info=training_info(run))
         write_model_card(run, grid, written)
