@@ -25,7 +25,8 @@ class TrainConfig:
 
     # model
     pretrained_model_name_or_path: str | None = option(
-        None, "Hub id, local diffusers folder or one .safetensors checkpoint (default: the tiny local model)."
+        None, "Hub id, local diffusers folder or one .safetensors checkpoint (default: the pre-trained toy world "
+        "shipped in styleboost/toyworld/pretrained)."
     )
     allow_pickle: bool = option(False, "Allow loading pickle (.ckpt/.bin) checkpoints; they can run code.")
     single_file_config: str | None = option(
@@ -34,7 +35,8 @@ class TrainConfig:
     )
     # data
     styleref_dir: str | None = option(
-        None, "Folder of StyleRef images; a same-name .txt is an image's caption (default: a generated toy style)."
+        None, "Folder of StyleRef images; a same-name .txt is an image's caption (default: the embedded default's "
+        "held-out toy-world style, with its curated Aux set)."
     )
     styleref_prompt: str = option("[V] style", "Prompt for StyleRef images without a caption; [V] is the token.")
     aux_dir: str | None = option(None, "Folder of curated Aux images (people in helpful styles).")
