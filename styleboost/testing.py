@@ -22,6 +22,7 @@ import torch
 
 from styleboost.core.atomic import publish
 from styleboost.core.paths import default_cache_dir
+from styleboost.sd.loading import assemble_pipeline
 from styleboost.sd.tokenizer import build_clip_tokenizer
 
 TINY_RESOLUTION = 32
@@ -93,14 +94,9 @@ def save_tiny_pipeline(
 def save_pipeline(folder: str | os.PathLike, components: Callable[[Any], dict]) -> Path:
     """Save the ``StableDiffusionPipeline`` of ``components(tokenizer)`` as a diffusers folder (safetensors);
     the tokenizer is the real CLIP tokenizer, written into ``folder/tokenizer`` first."""
-    from diffusers import StableDiffusionPipeline
-
     folder = Path(folder)
     tokenizer = build_clip_tokenizer(folder / "tokenizer")
-    pipe = StableDiffusionPipeline(
-        **components(tokenizer), safety_checker=None, feature_extractor=None, requires_safety_checker=False
-    )
-    pipe.save_pretrained(folder, safe_serialization=True)
+    assemble_pipeline(**components(tokenizer)).save_pretrained(folder, safe_serialization=True)
     return folder
 
 

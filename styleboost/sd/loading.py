@@ -1,4 +1,5 @@
-"""Loading base pipelines from a hub id, a local diffusers folder or one checkpoint file.
+"""Getting a pipeline: loading a base model from a hub id, a local diffusers folder or one checkpoint file, or
+assembling one from parts already in memory.
 
 Every loader takes a local path as well as a hub id. Pickle checkpoints (.ckpt, .bin, .pt) are
 refused unless the caller opts in, because loading them can run arbitrary code. A single checkpoint file
@@ -112,6 +113,15 @@ def load_pipeline(
         return cls.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as err:
         raise StyleBoostError(f"could not load model {name_or_path}: {first_line(err)}") from None
+
+
+def assemble_pipeline(pipeline_class: Any = None, **parts: Any):
+    """A text-to-image pipeline over already built ``parts`` (vae, text_encoder, tokenizer, unet, scheduler),
+    sharing their memory, without a safety checker; ``pipeline_class`` defaults to ``StableDiffusionPipeline``."""
+    from diffusers import StableDiffusionPipeline  # deferred: diffusers takes seconds to import
+
+    cls = pipeline_class or StableDiffusionPipeline
+    return cls(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
 def _read_model_index(folder: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from styleboost.core.atomic import publish, remove_path, write_bytes_atomic
 from styleboost.core.settings import option, settings_from_args
 from styleboost.core.errors import StyleBoostError
+from styleboost.sd.loading import assemble_pipeline
 from styleboost.toyworld import architectures as archs
 from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, render_world
 
@@ -276,12 +277,11 @@ def save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet, phases: dict
 
     fp32, not fp16: transformers loads a text encoder in the dtype it was saved in while diffusers loads
     the UNet in fp32, so an fp16 folder failed in plain ``from_pretrained(folder)`` + ``pipe(prompt)``."""
-    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+    from diffusers import DPMSolverMultistepScheduler
 
     scheduler = DPMSolverMultistepScheduler(**archs.sd_scheduler_config())
-    parts = {"vae": vae.float(), "text_encoder": text_encoder.float(), "unet": unet.float()}
-    pipe = StableDiffusionPipeline(**parts, tokenizer=tokenizer, scheduler=scheduler,
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe = assemble_pipeline(vae=vae.float(), text_encoder=text_encoder.float(), tokenizer=tokenizer,
+                             unet=unet.float(), scheduler=scheduler)
 
     def write(tmp: Path) -> None:
         pipe.save_pretrained(tmp, safe_serialization=True)

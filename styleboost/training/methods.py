@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from styleboost.sd.loading import assemble_pipeline
+
 if TYPE_CHECKING:  # typing only: the config builds its method to check its settings
     from styleboost.training.config import TrainConfig
 
@@ -42,15 +44,13 @@ class Models:
     def pipeline(self, *, text_encoder=None, unet=None):
         """An inference pipeline over these parts (sharing their memory), without a safety checker;
         ``text_encoder``/``unet`` replace the stored ones (e.g. the unwrapped training modules)."""
-        return self.pipeline_class(
+        return assemble_pipeline(
+            self.pipeline_class,
             vae=self.vae,
             text_encoder=self.text_encoder if text_encoder is None else text_encoder,
             tokenizer=self.tokenizer,
             unet=self.unet if unet is None else unet,
             scheduler=self.inference_scheduler,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
         )
 
 
