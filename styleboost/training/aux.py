@@ -19,6 +19,7 @@ from styleboost.core.atomic import save_image_atomic, write_json_atomic, write_t
 from styleboost.core.images import IMAGE_SUFFIXES
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.notice import notice
+from styleboost.sd.sampling import batches, draw_images
 
 SETTINGS_FILE = "class_images.json"
 
@@ -74,16 +75,9 @@ def generate_class_images(
     if missing:
         notice(f"drawing {len(missing)} class images of {prompt!r} on {pipe.device} into {folder}")
     with tqdm(total=len(missing), desc="class images", unit="img", disable=not show_progress) as bar:
-        for start in range(0, len(missing), batch_size):
-            indices = missing[start : start + batch_size]
-            images = pipe(
-                [prompt] * len(indices),
-                height=resolution,
-                width=resolution,
-                num_inference_steps=steps,
-                guidance_scale=guidance_scale,
-                generator=[torch.Generator().manual_seed(seed + i) for i in indices],
-            ).images
+        for indices in batches(missing, batch_size):
+            images = draw_images(pipe, [prompt] * len(indices), [seed + i for i in indices], height=resolution,
+                                 width=resolution, num_inference_steps=steps, guidance_scale=guidance_scale)
             for index, image in zip(indices, images):
                 write_text_atomic(folder / f"class_{index:04d}.txt", prompt)
                 save_image_atomic(image, folder / f"class_{index:04d}.png")

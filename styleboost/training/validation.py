@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from styleboost.core.manifest import update_manifest
 from styleboost.core.notice import notice
 from styleboost.sd.prompts import read_prompt_file
+from styleboost.sd.sampling import draw_images
 from styleboost.sd.tokens import fill_placeholders
 
 DEFAULT_VALIDATION_PROMPTS = ("a portrait of a person in [V] style", "a house and a tree in [V] style")
@@ -114,16 +115,10 @@ def run_validation(run, step: int, *, final: bool = False) -> Path | None:
     try:
         with run.accelerator.autocast():
             for index, prompt in enumerate(prompts):
-                generators = [torch.Generator().manual_seed(cfg.seed + k) for k in range(count)]
-                out = pipe(
-                    [prompt] * count,
-                    height=run.resolution,
-                    width=run.resolution,
-                    num_inference_steps=settings.inference_steps,
-                    guidance_scale=cfg.guidance_scale,
-                    generator=generators,
-                    callback_on_step_end=bar,
-                ).images
+                out = draw_images(pipe, [prompt] * count, [cfg.seed + k for k in range(count)],
+                                  height=run.resolution, width=run.resolution,
+                                  num_inference_steps=settings.inference_steps, guidance_scale=cfg.guidance_scale,
+                                  callback_on_step_end=bar)
                 for k, image in enumerate(out):
                     image.save(folder / f"p{index:02d}_s{cfg.seed + k}.png")
                 images += out
