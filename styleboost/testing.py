@@ -22,6 +22,7 @@ import torch
 
 from styleboost.core.atomic import publish
 from styleboost.core.paths import default_cache_dir
+from styleboost.generation.records import ImageJob, make_record
 from styleboost.sd.loading import assemble_pipeline
 from styleboost.sd.tokenizer import build_clip_tokenizer
 
@@ -319,7 +320,6 @@ def write_styled_run(
     ``prompts`` maps a prompt-set name to its templates ([V] for the token). The same ``seed`` gives
     the same contents whatever the style, so two runs differ in style only."""
     from styleboost.core.atomic import save_image_atomic
-    from styleboost.generation.generate import ImageJob, make_record
     from styleboost.styles.stylize import apply_style
     from styleboost.styles.synthstyle import make_contents
     from styleboost.sd.tokens import fill_placeholders

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from styleboost import cli
-from styleboost.generation.generate import GenerateConfig, generate_images, read_prompt_file
+from styleboost.generation.generate import GenerateConfig, generate_images
+from styleboost.sd.prompts import read_prompt_file
 
 FAST = dict(steps=2, guidance=7.5, progress=False)
 

@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from styleboost.core.images import IMAGE_SUFFIXES, list_images
 from styleboost.core.errors import StyleBoostError
-from styleboost.generation.generate import read_metadata
+from styleboost.generation.records import read_metadata
 
 UNKNOWN_PROMPT_SET = "unknown"
 SKIPPED_FOLDERS = ("grids",)

@@ -1,4 +1,5 @@
-"""The weight files a run writes and a user loads: their names, and reading learned token embeddings.
+"""The weight files a run writes and a user loads: their names, finding them in a run folder, and reading
+learned token embeddings.
 
 ``pytorch_lora_weights.safetensors`` is what diffusers' ``load_lora_weights`` reads; the kohya file is
 the same LoRA in webui key names; ``learned_embeds.safetensors`` holds {token: vector} and
@@ -22,6 +23,20 @@ KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
 EMBEDDINGS_FILE = "learned_embeds.safetensors"
 EMBEDDINGS_DIR = "embeddings"  # one webui-format file per learned token
 
+
+def find_lora_weights(path: str) -> Path:
+    """The LoRA weights file of a training output folder (or the file itself)."""
+    lora = Path(path).expanduser()
+    if lora.is_file() and lora.suffix == ".safetensors":
+        return lora
+    if lora.is_file():
+        raise StyleBoostError(f"--lora {lora}: expected a folder with {LORA_FILE} or a .safetensors file")
+    if not lora.is_dir():
+        raise StyleBoostError(f"--lora folder not found: {lora}")
+    weights = lora / LORA_FILE
+    if not weights.is_file():
+        raise StyleBoostError(f"--lora folder {lora} has no {LORA_FILE}")
+    return weights
 
 
 def embedding_file_names(tokens: list[str]) -> dict[str, str]:
