@@ -9,6 +9,7 @@ fetched from the hub unless a local folder (or hub id) is given as its config.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -58,7 +59,7 @@ def dtype_kwargs(dtype: torch.dtype | None) -> dict[str, torch.dtype]:
     (where ``torch_dtype`` became deprecated and warns), ``torch_dtype`` before it."""
     if dtype is None:
         return {}
-    import diffusers
+    import diffusers  # deferred: diffusers takes seconds to import
     from packaging.version import Version
 
     return {"dtype" if Version(diffusers.__version__).release >= (0, 40) else "torch_dtype": dtype}
@@ -88,7 +89,7 @@ def load_pipeline(
 
     ``single_file_config`` (used for a single checkpoint file only) is the pipeline folder or hub id whose
     component configs describe the checkpoint; ``config_flag`` is the setting's name in error messages."""
-    from diffusers import DiffusionPipeline, StableDiffusionPipeline
+    from diffusers import DiffusionPipeline, StableDiffusionPipeline  # deferred: diffusers takes seconds to import
     from huggingface_hub.utils import LocalEntryNotFoundError
 
     kind, source = resolve_model_source(name_or_path, allow_pickle=allow_pickle)
@@ -125,8 +126,6 @@ def assemble_pipeline(pipeline_class: Any = None, **parts: Any):
 
 
 def _read_model_index(folder: str) -> dict[str, Any]:
-    import json
-
     return json.loads((Path(folder) / "model_index.json").read_text())
 
 

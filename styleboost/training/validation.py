@@ -98,7 +98,7 @@ def run_validation(run, step: int, *, final: bool = False) -> Path | None:
 
     ``final=True`` (the end of the run) also writes ``samples.png``, with a progress bar, and draws
     nothing under ``--skip_final_samples`` (returns None)."""
-    from diffusers.utils import make_image_grid
+    from diffusers.utils import make_image_grid  # deferred: diffusers takes seconds to import
 
     cfg = run.cfg
     if not run.accelerator.is_main_process or (final and cfg.skip_final_samples):
@@ -140,7 +140,7 @@ def log_images(run, images, prompts: list[str], step: int) -> None:
             stacked = np.stack([np.asarray(im) for im in images])
             tracker.writer.add_images("validation", stacked, step, dataformats="NHWC")
         elif tracker.name == "wandb":
-            import wandb
+            import wandb  # optional: only runs that report to wandb have it
 
             per = len(images) // len(prompts)
             captions = [prompts[i // per] for i in range(len(images))]
