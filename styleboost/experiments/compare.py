@@ -34,6 +34,7 @@ from styleboost.training.loop import train
 from styleboost.training.config import TrainConfig
 from styleboost.core.settings import add_options, option, settings_from_namespace
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.markdown import markdown_table
 from styleboost.core.manifest import read_manifest
 from styleboost.core.notice import notice
 
@@ -178,20 +179,22 @@ def claim(table: dict[str, Any]) -> list[str]:
     return lines
 
 
+def mean_std_cell(key: str, value: dict[str, float | int] | None) -> str:
+    """``mean ± std`` of a compared metric as the table shows it (KID x 1000), ``-`` when missing."""
+    if value is None:
+        return "-"
+    scale = 1000.0 if key == "kid" else 1.0
+    return f"{value['mean'] * scale:.3f} ± {value['std'] * scale:.3f}"
+
+
 def markdown(table: dict[str, Any], cfg: CompareConfig, claim_lines: list[str]) -> str:
     lines = [f"# Method comparison: held-out style, {len(cfg.seeds)} seed(s), {cfg.max_train_steps} steps", ""]
     for group in SUMMARY_SETS:
         lines += [f"## {group.replace('_', '-')} prompts" if group != "overall" else "## all prompts", ""]
         header = ["method", *(f"{label} {'(higher)' if higher else '(lower)'}" for _, label, higher in COMPARED_METRICS)]
-        lines += ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * len(COMPARED_METRICS)]
-        for method, groups in table.items():
-            cells = []
-            for key, _, _ in COMPARED_METRICS:
-                value = groups[group].get(key)
-                scale = 1000.0 if key == "kid" else 1.0
-                cells.append("-" if value is None else f"{value['mean'] * scale:.3f} ± {value['std'] * scale:.3f}")
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        lines.append("")
+        rows = [[method, *(mean_std_cell(key, groups[group].get(key)) for key, _, _ in COMPARED_METRICS)]
+                for method, groups in table.items()]
+        lines += [markdown_table(header, rows), ""]
     lines += ["## The claim: StyleBoost beats DreamBooth on people prompts for style, keeping prompt alignment", ""]
     lines += [f"- {line}" for line in claim_lines] + [""]
     lines += ["Methods: " + "; ".join(f"**{m.name}**: {m.description}" for m in METHODS if m.name in table), ""]

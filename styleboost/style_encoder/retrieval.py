@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from styleboost.core.errors import StyleBoostError
+from styleboost.core import markdown
 
 DEFAULT_KS = (1, 10, 100)
 TABLE_COLUMNS = ("accuracy", "classifier_accuracy", "map@1", "map@10", "map@100", "recall@1", "recall@10", "content_leak")
@@ -293,18 +294,11 @@ def markdown_table(rows: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str
         if any(column in metrics for sets in rows.values() for metrics in sets.values())
     ]
     lines = [
-        _table_line(["encoder", "set", *columns]),
-        _table_line(["---", "---", *("---:" for _ in columns)]),
+        [encoder, set_name, *(_table_value(metrics.get(c)) for c in columns)]
+        for encoder, sets in rows.items()
+        for set_name, metrics in sets.items()
     ]
-    for encoder, sets in rows.items():
-        for set_name, metrics in sets.items():
-            lines.append(_table_line([encoder, set_name, *(_table_value(metrics.get(c)) for c in columns)]))
-    return "\n".join(lines) + "\n"
-
-
-def _table_line(cells: Sequence[str]) -> str:
-    """One markdown table row; ``|`` inside a cell is escaped."""
-    return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+    return markdown.markdown_table(["encoder", "set", *columns], lines, left_columns=2) + "\n"
 
 
 def _table_value(value: float | None) -> str:
