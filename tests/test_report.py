@@ -1,4 +1,4 @@
-"""styleboost.evaluation.report.report on a synthetic two-run report: the three files, the Markdown tables, a
+"""styleboost.evaluation.report on a synthetic two-run report: the three files, the Markdown tables, a
 self-contained and escaped HTML page, placeholders for missing images, and the page as headless
 Chromium renders it (skipped without Chromium)."""
 
@@ -16,16 +16,11 @@ from PIL import Image
 
 from styleboost.core.errors import StyleBoostError
 from styleboost.evaluation.report.headless import dump_dom, find_chromium, screenshot
-from styleboost.evaluation.report.report import (
-    Bar,
-    bar_chart_svg,
-    check_dom,
-    check_rendered_report,
-    nice_ticks,
-    render_html,
-    render_markdown,
-    write_report,
-)
+from styleboost.evaluation.report.charts import Bar, bar_chart_svg, nice_ticks
+from styleboost.evaluation.report.checks import check_dom, check_rendered_report
+from styleboost.evaluation.report.files import write_report
+from styleboost.evaluation.report.html import render_html
+from styleboost.evaluation.report.markdown import render_markdown
 
 METRICS = [
     {"key": "style_score", "label": "Style score", "description": "mean cosine to the StyleRef centroid",

@@ -11,6 +11,7 @@ import sys
 
 from styleboost.core.errors import run_cli
 from styleboost.training.config import config_from_args
+from styleboost.evaluation.report.markdown import overall_markdown
 from styleboost.experiments.embedded import embedded_settings, evaluate_run, fill_local_defaults, uses_toy_world
 from styleboost.training.loop import train
 
@@ -24,10 +25,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"styleboost: finished {cfg.max_train_steps} steps; outputs in {run.output_dir}")
         if uses_toy_world(cfg):
-            from styleboost.evaluation.report.report import ReportView, markdown_table, score_tables
-
             report = evaluate_run(cfg, run.output_dir)
-            print(markdown_table(score_tables(ReportView.of(report))[0]))
+            print(overall_markdown(report))
             print(f"styleboost: base model vs {cfg.method} compared in {run.output_dir}/evaluation/report/report.html")
         return 0
 

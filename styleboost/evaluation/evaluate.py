@@ -339,7 +339,7 @@ def evaluate(config: EvaluateConfig, models: EvalModels | None = None,
 
     ``models`` replaces the networks the config names (tests pass tiny ones); ``context`` adds
     top-level entries to the report (e.g. the protocol that made the images)."""
-    from styleboost.evaluation.report.report import write_report
+    from styleboost.evaluation.report.files import write_report
 
     config.validate()
     out = claim_report_dir(config.out, config.overwrite)
@@ -434,10 +434,10 @@ def _comma_list(text: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """``styleboost evaluate``: score the runs and say where the report is."""
-    from styleboost.evaluation.report.report import ReportView, markdown_table, score_tables
+    from styleboost.evaluation.report.markdown import overall_markdown
 
     config = dataclass_from_args(EvaluateConfig, args)
     report = evaluate(config)
-    print(markdown_table(score_tables(ReportView.of(report))[0]))  # the Overall table
+    print(overall_markdown(report))  # the Overall table
     print(f"report of {len(report['runs'])} run(s) in {Path(config.out)}: {', '.join(REPORT_FILES)}")
     return 0
