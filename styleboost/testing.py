@@ -371,7 +371,7 @@ class TinyImageFeatures(torch.nn.Module):
 def tiny_eval_models(encoder: str = "default"):
     """``EvalModels`` for offline tests and CPU benchmarks: the shipped style encoder, the tiny open_clip
     model (random weights), ``TinyImageFeatures`` for FID/KID and a small random CNN for Gram matrices."""
-    from styleboost.evaluation.evaluate import EvalModels
+    from styleboost.evaluation.models import EvalModels
     from styleboost.metrics.clip import load_clip
     from styleboost.metrics.extractors import GramMatrices, ModuleFeatures, StyleVectors
     from styleboost.style_encoder import create_style_encoder

@@ -11,7 +11,8 @@ from PIL import Image
 
 from styleboost.cli import main
 from styleboost.core.errors import StyleBoostError
-from styleboost.evaluation.evaluate import EvaluateConfig, evaluate
+from styleboost.evaluation.config import EvaluateConfig
+from styleboost.evaluation.evaluate import evaluate
 from styleboost.metrics.loader import decode_square
 from styleboost.testing import register_tiny_open_clip, tiny_eval_models, write_styled_run, write_styleref
 

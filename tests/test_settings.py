@@ -116,7 +116,8 @@ def test_embedding_lr_defaults_to_the_learning_rate(train_config):
 
 
 def test_evaluate_fp16_on_cpu_says_autocast_is_off(tmp_path, capsys):
-    from styleboost.evaluation.evaluate import EvaluateConfig, evaluate
+    from styleboost.evaluation.config import EvaluateConfig
+    from styleboost.evaluation.evaluate import evaluate
     from styleboost.testing import tiny_eval_models, write_styled_run, write_styleref
 
     write_styleref(tmp_path / "styleref", "woodcut", count=3, size=64)

@@ -107,7 +107,7 @@ def run_source(name: str, folder: str, base_model: str | None) -> RunSource:
 
 
 def parse_run_sources(specs: list[str], base_model: str | None) -> list[RunSource]:
-    from styleboost.evaluation.evaluate import parse_runs
+    from styleboost.evaluation.config import parse_runs
 
     return [run_source(name, folder, base_model) for name, folder in parse_runs(specs, allow_empty_dir=True)]
 
@@ -132,7 +132,8 @@ def run_protocol(protocol: Protocol, runs: list[str], styleref: str, out: str | 
                  generate_settings: dict[str, Any] | None = None, evaluate_settings: dict[str, Any] | None = None,
                  models=None) -> dict[str, Any]:
     """Generate every run's images, then evaluate all runs in one report (``<out>/report``)."""
-    from styleboost.evaluation.evaluate import EvaluateConfig, evaluate
+    from styleboost.evaluation.config import EvaluateConfig
+    from styleboost.evaluation.evaluate import evaluate
 
     out = Path(out).expanduser()
     sources = parse_run_sources(runs, model)
