@@ -25,10 +25,17 @@ from pathlib import Path
 
 import torch
 
+from styleboost.metrics.cache import EmbeddingCache
+from styleboost.metrics.clip import load_clip
+from styleboost.metrics.extractors import ClipImages, StyleVectors
+from styleboost.metrics.features import Scoring, compute_features
+from styleboost.metrics.loader import square_batches
+from styleboost.style_encoder import create_style_encoder
+from styleboost.styles.synthstyle import make_contents
+from styleboost.testing import TINY_OPEN_CLIP, register_tiny_open_clip
+
 
 def write_images(folder: Path, count: int, size: int) -> list[Path]:
-    from styleboost.styles.synthstyle import make_contents
-
     paths = []
     for i, content in enumerate(make_contents("heldout", count, size=size, seed=7)):
         paths.append(folder / f"{i:05d}.png")
@@ -52,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--size", type=int, default=512, help="Side of the PNG files (SD 1.5 makes 512).")
-    parser.add_argument("--clip", default="styleboost-tiny-clip", help="open_clip spec; a bare ARCH is random weights.")
+    parser.add_argument("--clip", default=TINY_OPEN_CLIP, help="open_clip spec; a bare ARCH is random weights.")
     parser.add_argument("--encoder", default="default")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=min(8, max(0, (os.cpu_count() or 1) - 1)))
@@ -60,13 +67,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--fp16", action="store_true")
     args = parser.parse_args()
-
-    from styleboost.metrics.cache import EmbeddingCache
-    from styleboost.metrics.clip import load_clip
-    from styleboost.metrics.extractors import ClipImages, StyleVectors
-    from styleboost.metrics.features import Scoring, compute_features
-    from styleboost.metrics.loader import square_batches
-    from styleboost.style_encoder import create_style_encoder
+    register_tiny_open_clip()  # the default --clip; metrics.clip knows only open_clip's own and shipped names
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

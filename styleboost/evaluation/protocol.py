@@ -1,53 +1,81 @@
 """An evaluation protocol as data, and running it: generate with each trained model, then evaluate them together.
 
 A protocol (``eval/protocols/*.yaml``) fixes what a comparison needs to be fair: the prompt sets,
-images per prompt, seeds and sampler, and which metrics with which models. ``run_protocol`` makes
-the images of every run into ``<out>/generated/<run>/`` (images already there are kept, so an
-interrupted protocol resumes) and writes the report into ``<out>/report/``.
+images per prompt, seeds and sampler, and which metrics with which models. Those settings are fields
+of ``GenerateConfig`` and ``EvaluateConfig``; ``Protocol`` takes them from there (type, default and
+help), so a protocol key means what the flag of the same name means. ``run_protocol`` makes the
+images of every run into ``<out>/generated/<run>/`` (images already there are kept, so an
+interrupted protocol resumes) and writes the report into ``<out>/report/``; ``add_arguments`` / ``run``
+are its command line (``ProtocolRunConfig``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from styleboost.core.settings import flag_adder
-from styleboost.core.settings import load_yaml_settings, option
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.settings import add_options, load_yaml_settings, option, settings_from_namespace
+from styleboost.evaluation.config import EvaluateConfig, parse_runs
+from styleboost.evaluation.evaluate import evaluate
+from styleboost.evaluation.models import EvalModels
+from styleboost.generation.generate import GenerateConfig, generate_images
 from styleboost.sd.weights import EMBEDDINGS_FILE, LORA_FILE
-from styleboost.metrics.clip import DEFAULT_CLIP
-from styleboost.metrics.definitions import METRIC_GROUPS
+
+# The settings a protocol fixes. ``seed`` is one key for both: the seed of every prompt's first image and of
+# the KID subsets.
+GENERATION_KEYS = ("images_per_prompt", "seed", "steps", "guidance", "scheduler", "negative_prompt", "height", "width")
+EVALUATION_KEYS = ("metrics", "clip", "encoder", "fid_features", "kid_subsets", "kid_subset_size", "image_size")
 
 
-@dataclass
-class Protocol:
-    """What every run of a comparison is generated and scored with (the keys of a protocol YAML)."""
+def config_field(cls: type, name: str) -> dataclasses.Field:
+    """The field ``name`` of the config dataclass ``cls``."""
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
 
-    name: str = option("protocol", "Name shown in the report.")
-    prompt_sets: list[str] = option([], "Prompt files (relative to the protocol file or an ancestor folder of it).")
-    images_per_prompt: int = option(4, "Images per prompt; image i uses seed + i.")
-    seed: int = option(0, "Seed of the first image of every prompt.")
-    steps: int = option(30, "Denoising steps.")
-    guidance: float = option(7.5, "Classifier-free guidance scale.")
-    scheduler: str | None = option(None, "Sampler (a `styleboost generate --scheduler` name); None: the model's own.")
-    negative_prompt: str | None = option(None, "Negative prompt for every image.")
-    height: int | None = option(None, "Image height (None: the model's native size).")
-    width: int | None = option(None, "Image width (None: the model's native size).")
-    metrics: list[str] = option(list(METRIC_GROUPS), "Metric groups to compute.")
-    clip: str = option(DEFAULT_CLIP, "open_clip model for CLIP-T / CLIP-I.")
-    encoder: str = option("default", "Style encoder.")
-    fid_features: str = option("inception", "FID/KID features: inception or clip.")
-    kid_subsets: int = option(100, "KID subsets.")
-    kid_subset_size: int = option(1000, "Largest KID subset.")
-    image_size: int = option(299, "Scoring resolution.")
-    source: Path | None = field(default=None, repr=False, metadata={"help": "The file it was read from."})
+
+def borrowed_fields(cls: type, names: Sequence[str]) -> list[tuple[str, Any, dataclasses.Field]]:
+    """``(name, type, field)`` of each named field of ``cls``, with its default and help: for ``make_dataclass``."""
+    fields = [config_field(cls, name) for name in names]
+    return [(f.name, f.type, dataclasses.field(default=f.default, default_factory=f.default_factory,
+                                                metadata=f.metadata)) for f in fields]
+
+
+class ProtocolMethods:
+    """What a ``Protocol`` does with its settings (its fields are made from the two configs below)."""
 
     def prompt_files(self) -> list[str]:
         """The prompt files, found relative to the protocol file, its ancestors, or the working folder."""
         return [str(resolve_near(p, self.source)) for p in self.prompt_sets]
+
+    def settings_for(self, cls: type) -> dict[str, Any]:
+        """The protocol's values of the fields of ``cls`` (``GenerateConfig`` or ``EvaluateConfig``)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name in names}
+
+    def record(self) -> dict[str, Any]:
+        """What ``report.json`` says of the protocol: every setting, and the file it was read from."""
+        settings = {k: v for k, v in dataclasses.asdict(self).items() if k != "source"}
+        return {**settings, "file": str(self.source)}
+
+
+Protocol = dataclasses.make_dataclass(
+    "Protocol",
+    [
+        ("name", "str", option("protocol", "Name shown in the report.")),
+        ("prompt_sets", "list[str]",
+         option([], "Prompt files (relative to the protocol file or an ancestor folder of it).")),
+        *borrowed_fields(GenerateConfig, GENERATION_KEYS),
+        *borrowed_fields(EvaluateConfig, EVALUATION_KEYS),
+        ("source", "Path | None",
+         dataclasses.field(default=None, repr=False, metadata={"help": "The file it was read from.", "cli": False})),
+    ],
+    bases=(ProtocolMethods,),
+    namespace={"__module__": __name__,
+               "__doc__": "What every run of a comparison is generated and scored with (the keys of a protocol YAML)."},
+)
 
 
 def resolve_near(path: str, source: Path | None) -> Path:
@@ -107,21 +135,16 @@ def run_source(name: str, folder: str, base_model: str | None) -> RunSource:
 
 
 def parse_run_sources(specs: list[str], base_model: str | None) -> list[RunSource]:
-    from styleboost.evaluation.config import parse_runs
-
+    """The ``NAME=DIR`` run specs (``NAME=``: the base model) as the sources their images are made from."""
     return [run_source(name, folder, base_model) for name, folder in parse_runs(specs, allow_empty_dir=True)]
 
 
 def generate_run(protocol: Protocol, source: RunSource, out: Path, settings: dict[str, Any]) -> Path:
     """Make (or complete) one run's images with the protocol's prompts, seeds and sampler."""
-    from styleboost.generation.generate import GenerateConfig, generate_images
-
     folder = out / "generated" / source.name
     config = GenerateConfig(
         model=source.model, prompts=protocol.prompt_files(), out=str(folder), lora=source.lora,
-        embeddings=source.embeddings, images_per_prompt=protocol.images_per_prompt, seed=protocol.seed,
-        scheduler=protocol.scheduler, steps=protocol.steps, guidance=protocol.guidance,
-        negative_prompt=protocol.negative_prompt, height=protocol.height, width=protocol.width, **settings,
+        embeddings=source.embeddings, **protocol.settings_for(GenerateConfig), **settings,
     )
     config.validate()
     generate_images(config)
@@ -130,50 +153,63 @@ def generate_run(protocol: Protocol, source: RunSource, out: Path, settings: dic
 
 def run_protocol(protocol: Protocol, runs: list[str], styleref: str, out: str | Path, model: str | None = None,
                  generate_settings: dict[str, Any] | None = None, evaluate_settings: dict[str, Any] | None = None,
-                 models=None) -> dict[str, Any]:
+                 models: EvalModels | None = None) -> dict[str, Any]:
     """Generate every run's images, then evaluate all runs in one report (``<out>/report``)."""
-    from styleboost.evaluation.config import EvaluateConfig
-    from styleboost.evaluation.evaluate import evaluate
-
     out = Path(out).expanduser()
     sources = parse_run_sources(runs, model)
     folders = [generate_run(protocol, s, out, dict(generate_settings or {})) for s in sources]
     config = EvaluateConfig(
         runs=[f"{s.name}={f}" for s, f in zip(sources, folders)], styleref=styleref, out=str(out / "report"),
-        encoder=protocol.encoder, clip=protocol.clip, metrics=list(protocol.metrics),
-        fid_features=protocol.fid_features, kid_subsets=protocol.kid_subsets,
-        kid_subset_size=protocol.kid_subset_size, image_size=protocol.image_size, seed=protocol.seed,
-        **(evaluate_settings or {}),
+        **protocol.settings_for(EvaluateConfig), **(evaluate_settings or {}),
     )
-    settings = {k: v for k, v in dataclasses.asdict(protocol).items() if k != "source"}
-    return evaluate(config, models, context={"protocol": {**settings, "file": str(protocol.source)}})
+    return evaluate(config, models, context={"protocol": protocol.record()})
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+@dataclass
+class ProtocolRunConfig:
+    """Which protocol, which runs, and how to run them (the flags of ``styleboost protocol``)."""
+
+    protocol: str = option(help="Protocol YAML (eval/protocols/*.yaml).")
+    runs: list[str] = option(
+        help="A run: its training output folder (LoRA, embeddings or full pipeline); NAME= for the base model.",
+        flags=("--run",), action="append", metavar="NAME=DIR")
+    styleref: str = option(help="The StyleRef folder the runs were trained on.")
+    out: str = option(help="Output folder: generated/<run>/ and report/.")
+    model: str | None = option(
+        None, "Base model (hub id, diffusers folder or .safetensors) the LoRA / embeddings runs load onto.")
+    tokens: list[str] | None = option(None, "What [V] becomes (default: from each run's run.json).", flags=("--token",))
+    batch_size: int = option(config_field(GenerateConfig, "batch_size").default, "Images per pipeline call.")
+    device: str | None = option(None, "cuda, cpu... (default: cuda if available).")
+    fp16: bool | None = option(None, "Half precision (default: on for CUDA).")
+    cache_dir: str | None = option(None, "Embedding cache folder ('none' to turn it off).")
+    overwrite: bool = option(False, "Replace a report already in <out>/report (images are kept).")
+    progress: bool = option(True, "Progress bars (--no-progress: none).")
+
+    def generate_settings(self) -> dict[str, Any]:
+        """What every run's ``GenerateConfig`` takes from these flags."""
+        return {"device": self.device, "fp16": self.fp16, "progress": self.progress, "tokens": self.tokens,
+                "batch_size": self.batch_size}
+
+    def evaluate_settings(self) -> dict[str, Any]:
+        """What the ``EvaluateConfig`` takes from these flags."""
+        return {"device": self.device, "fp16": self.fp16, "progress": self.progress, "cache_dir": self.cache_dir,
+                "overwrite": self.overwrite}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``eval/run_protocol.py``."""
-    add = flag_adder(parser)
-    add("--protocol", required=True, help="Protocol YAML (eval/protocols/*.yaml).")
-    add("--model", help="Base model (hub id, diffusers folder or .safetensors) the LoRA / embeddings runs load onto.")
-    add("--run", dest="runs", action="append", required=True, metavar="NAME=DIR",
-        help="A run: its training output folder (LoRA, embeddings or full pipeline); NAME= for the base model.")
-    add("--styleref", required=True, help="The StyleRef folder the runs were trained on.")
-    add("--out", required=True, help="Output folder: generated/<run>/ and report/.")
-    add("--token", dest="tokens", nargs="+", help="What [V] becomes (default: from each run's run.json).")
-    add("--batch-size", type=int, default=4, help="Images per pipeline call.")
-    add("--device", help="cuda, cpu... (default: cuda if available).")
-    add("--fp16", action=argparse.BooleanOptionalAction, help="Half precision (default: on for CUDA).")
-    add("--cache-dir", help="Embedding cache folder ('none' to turn it off).")
-    add("--overwrite", action="store_true", help="Replace a report already in <out>/report (images are kept).")
-    add("--no-progress", dest="progress", action="store_false", help="No progress bars.")
+    """The flags of ``styleboost protocol`` (and ``eval/run_protocol.py``): one per ``ProtocolRunConfig`` field."""
+    add_options(parser, ProtocolRunConfig)
+    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    protocol = load_protocol(args.protocol)
-    shared = {"device": args.device, "fp16": args.fp16, "progress": args.progress}
-    report = run_protocol(
-        protocol, args.runs, args.styleref, args.out, model=args.model,
-        generate_settings={**shared, "tokens": args.tokens, "batch_size": args.batch_size},
-        evaluate_settings={**shared, "cache_dir": args.cache_dir, "overwrite": args.overwrite},
-    )
-    print(f"protocol {protocol.name}: {len(report['runs'])} run(s); report in {Path(args.out) / 'report'}")
+    """``styleboost protocol``: generate and evaluate every run, and say where the report is."""
+    config = settings_from_namespace(ProtocolRunConfig, args)
+    protocol = load_protocol(config.protocol)
+    report = run_protocol(protocol, config.runs, config.styleref, config.out, model=config.model,
+                          generate_settings=config.generate_settings(), evaluate_settings=config.evaluate_settings())
+    print(f"protocol {protocol.name}: {len(report['runs'])} run(s); report in {Path(config.out) / 'report'}")
     return 0
