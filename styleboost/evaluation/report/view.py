@@ -1,5 +1,6 @@
 """What every rendering of a report needs worked out once: numbers as displayed, the runs' colours and digits,
-the prompts over all runs, and the score tables (runs x metrics, best marked) that Markdown and HTML both print.
+the prompts over all runs, and the score tables (runs x metrics, best marked) that Markdown and HTML both print;
+``esc`` escapes data for the HTML page and its SVG charts.
 """
 
 from __future__ import annotations
