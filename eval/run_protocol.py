@@ -6,8 +6,8 @@
         --styleref data/styleref --out results/my-style
 
 Images go to <out>/generated/<run>/ (kept between runs, so an interrupted protocol resumes), the
-report to <out>/report/ (report.json, report.md, report.html). The library's ``styleboost.evaluation.protocol``
-does the work; this script only adds the tiny test CLIP the smoke protocol names.
+report to <out>/report/ (report.json, report.md, report.html). All logic lives in
+``styleboost.evaluation.protocol``; ``styleboost protocol`` is the same command.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ import sys
 
 from styleboost.core.errors import run_cli
 from styleboost.evaluation import protocol
-from styleboost.testing import register_tiny_open_clip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run_protocol", description=__doc__.splitlines()[0])
     protocol.add_arguments(parser)
     args = parser.parse_args(argv)
-    register_tiny_open_clip()  # eval/protocols/smoke.yaml scores with this random-weight CLIP (no download)
     return run_cli(lambda: protocol.run(args), prog="run_protocol")
 
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from styleboost.core.errors import run_cli
-from styleboost.evaluation import evaluate
+from styleboost.evaluation import evaluate, protocol
 from styleboost.experiments import compare
 from styleboost.generation import generate
 from styleboost.style_encoder import evaluation
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     synthstyle.add_arguments(sub.add_parser("make-style-set", help="Build the synthetic style data set."))
     evaluate.add_arguments(sub.add_parser("evaluate", help="Score generated images against the StyleRef set; compare runs."))
     evaluation.add_arguments(sub.add_parser("style-eval", help="Compare style encoders by style retrieval."))
+    protocol.add_arguments(sub.add_parser("protocol", help="Generate with every run under one protocol, then evaluate them together."))
     compare.add_arguments(sub.add_parser("compare", help="Train, generate and evaluate every method on a held-out toy style."))
     return parser
 
