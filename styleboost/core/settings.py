@@ -14,7 +14,7 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Mapping, TypeVar
 
 import yaml
 
@@ -118,20 +118,3 @@ def settings_from_args(cls: type[T], argv: list[str] | None = None, *, base: Map
                        prog: str | None = None, description: str | None = None) -> T:
     """Parse ``argv`` with ``build_parser(cls)`` and layer it as ``settings_from_namespace`` does."""
     return settings_from_namespace(cls, build_parser(cls, prog, description).parse_args(argv), base)
-
-
-def flag_adder(parser: argparse.ArgumentParser) -> Callable[..., None]:
-    """``add("--a-b", ...)``: ``parser.add_argument`` that also accepts the flag as ``--a_b``."""
-
-    def add(flag: str, **kwargs: Any) -> None:
-        underscored = "--" + flag[2:].replace("-", "_")
-        names = [flag] if underscored == flag else [flag, underscored]
-        parser.add_argument(*names, **kwargs)
-
-    return add
-
-
-def dataclass_from_args(cls: type[T], args: argparse.Namespace) -> T:
-    """An instance of the config dataclass ``cls`` from the parsed arguments that name its fields."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in vars(args).items() if k in names})
