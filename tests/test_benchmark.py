@@ -3,11 +3,14 @@ final samples it drew, and it leaves the loop as it found it."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
+import tqdm.auto
 
 from styleboost.training import loop
 from styleboost.training.benchmark import PARTS, STAGES, span_seconds, step_breakdown, time_training
-from styleboost.training.clock import Clock
+from styleboost.training.clock import Clock, run_script
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +39,7 @@ def test_every_optimizer_step_is_clocked_and_broken_down(timed):
         assert step["unet_fwd"] > 0 and step["unet_bwd"] > 0 and step["optim"] > 0
         assert sum(step[part] for part in PARTS) == pytest.approx(step["total"])
     assert record["facts"]["unet_batch"] == 2  # one StyleRef and one Aux image a micro-step
+    assert record["peak_rss_mib"] >= record["facts"]["setup_rss_mib"] > 0
     summary = step_breakdown(record, warmup=1)
     assert len(summary["step_times"]) == 2 and summary["setup_s"] > 0
 
@@ -60,3 +64,17 @@ def test_the_stages_of_the_run_are_timed_where_the_loop_calls_them(timed):
 def test_the_loop_is_left_as_it_was(timed):
     _, originals = timed
     assert {name: getattr(loop, name) for name in originals} == originals
+
+
+def test_a_script_is_clocked_by_its_steps_bar(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import sys\nfrom tqdm.auto import tqdm\n"
+        "bar = tqdm(total=int(sys.argv[1]), desc='Steps')\n"
+        "for _ in range(int(sys.argv[1])):\n    bar.update(1)\n"
+        "tqdm(total=2, desc='other').update(2)\n"
+    )
+    bar_class, argv = tqdm.auto.tqdm, list(sys.argv)
+    record = run_script(str(script), ["4"], Clock())
+    assert len(record["step_ends"]) == 4 and record["loop_start"] <= record["step_ends"][0]
+    assert tqdm.auto.tqdm is bar_class and sys.argv == argv

@@ -10,11 +10,11 @@ as for any other trainer.
 Where a step's time goes (``breakdown=True``, ``StepProbe``): a step runs from the previous step's end (or the
 loop's start) to the end of its ``end_of_step``. Inside ``micro_step`` the UNet forward is timed by hooks on
 the UNet; the UNet backward from the moment the loss gradient reaches the UNet output (a tensor hook set by the
-forward hook) until ``accelerator.backward`` returns: the VAE and the text encoder are frozen, so nothing else
-runs there. The VAE encode, the text conditioning, loss backward (``accelerator.backward`` minus the UNet's),
+forward hook) until ``accelerator.backward`` returns: with the VAE and the text encoder frozen (the benchmark's
+runs) nothing else runs there; a trained text encoder's backward would count in it. The VAE encode, the text conditioning, loss backward (``accelerator.backward`` minus the UNet's),
 gradient clipping and the optimizer and scheduler steps are wrappers on the run's objects; the rest of
-``micro_step`` is "other". Outside it: ``end_of_step``, and the time before ``micro_step`` starts (the
-dataloader and the loop's own bookkeeping). With CUDA every timer point synchronises first, so GPU work is
+``micro_step`` is "other". Outside it: ``end_of_step``, and the rest of the step (the dataloader fetching the
+batch and the loop's own lines). With CUDA every timer point synchronises first, so GPU work is
 charged where it is queued (and the step runs slower than unprobed).
 
 ``python -m styleboost.training.benchmark SPEC`` is the benchmark worker: ``SPEC`` is JSON with ``settings``
@@ -26,17 +26,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
 from accelerate import Accelerator
 
 from styleboost.training import loop
-from styleboost.training.clock import Clock, replaced, sync, write_record
+from styleboost.training.clock import Clock, current_rss_mib, replaced, sync, write_record
 from styleboost.training.config import TrainConfig
 from styleboost.training.data import LatentCache
 from styleboost.training.methods import Method
@@ -51,7 +49,7 @@ METHOD_STAGES = ((Method, "apply"), (LatentCache, "fill"), (Accelerator, "prepar
 
 # Parts of a step, in step order; "unet_fwd" and "unet_bwd" are the UNet, the rest overhead.
 PARTS = {
-    "data": "dataloader and loop, before micro_step",
+    "data": "dataloader and the loop's own lines",
     "vae": "VAE encode",
     "text": "text conditioning",
     "unet_fwd": "UNet forward",
@@ -71,14 +69,6 @@ def now() -> float:
     return time.perf_counter()
 
 
-def current_rss_mib() -> float | None:
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 class StepProbe:
     """Where each optimizer step's time goes: one record of ``PARTS`` (seconds) and ``total`` per step."""
 
@@ -88,6 +78,7 @@ class StepProbe:
         self._open: dict[str, float] | None = None  # the step being timed, across its micro-steps
         self._inside = False  # within micro_step: only then do the run's timers count (validation runs the UNet too)
         self._mark = 0.0  # when the open step began
+        self._stack: contextlib.ExitStack | None = None  # what ``watching`` removes at its end
         self._fwd_start = 0.0
         self._bwd_start: float | None = None
 
@@ -113,6 +104,7 @@ class StepProbe:
 
     def _attach(self, run: loop.Run) -> None:
         """Hooks on the run's UNet and timers on the objects ``micro_step`` calls, all removed with ``watching``."""
+        assert self._stack is not None, "attached only inside watching()"
         unet = run.models.unet
         for handle in (unet.register_forward_pre_hook(self._pre_forward), unet.register_forward_hook(self._post_forward)):
             self._stack.callback(handle.remove)

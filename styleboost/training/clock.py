@@ -26,6 +26,26 @@ import tqdm.auto
 _ABSENT = object()
 
 
+def _proc_status_mib(field: str) -> float | None:
+    """A ``kB`` field of ``/proc/self/status`` in MiB (Linux), or None."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return None
+    found = [line.split()[1] for line in lines if line.startswith(field + ":")]
+    return int(found[0]) / 1024 if found else None
+
+
+def current_rss_mib() -> float | None:
+    return _proc_status_mib("VmRSS")
+
+
+def peak_rss_mib() -> float | None:
+    """This process's own peak RSS. ``VmHWM`` starts afresh at ``exec``, while ``ru_maxrss`` (from ``getrusage``
+    or ``wait4``) also keeps the peak of the process it was spawned from."""
+    return _proc_status_mib("VmHWM")
+
+
 def sync() -> None:
     """Wait for queued CUDA work, so that it is charged where it was queued."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -149,6 +169,7 @@ class Clock:
             "cuda_peak": max(self.cuda_before_loop, self.cuda_loop_peak, torch.cuda.max_memory_allocated())
             if cuda else None,
             "threads": torch.get_num_threads(),
+            "peak_rss_mib": peak_rss_mib(),
             "ended": time.time(),
             **extra,
         }
@@ -156,9 +177,12 @@ class Clock:
 
 def run_script(script: str, args: list[str], clock: Clock) -> dict[str, Any]:
     """Run ``script`` as ``__main__`` with ``args`` under ``clock``; the clock's record."""
-    sys.argv = [script, *args]
-    with clock.watching():
-        runpy.run_path(script, run_name="__main__")
+    saved, sys.argv = sys.argv, [script, *args]
+    try:
+        with clock.watching():
+            runpy.run_path(script, run_name="__main__")
+    finally:
+        sys.argv = saved
     return clock.record()
 
 
