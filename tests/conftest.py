@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -42,13 +43,26 @@ def tiny_vpred_model_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def style_dirs(tmp_path_factory) -> tuple[str, str]:
-    """A small StyleRef set (captions with [V]) and Aux set (people, no token) at 32 px."""
-    from styleboost.styles.toydata import make_aux_set, make_styleref_set
+    """A small toy-world StyleRef set (captions with [V]) and Aux set (people, no token) at 32 px."""
+    from styleboost.toyworld.assets import make_experiment_sets
 
-    root = tmp_path_factory.mktemp("toy")
-    make_styleref_set(root / "styleref", n=4, size=32, seed=0)
-    make_aux_set(root / "aux", n=3, size=32, seed=1)
-    return str(root / "styleref"), str(root / "aux")
+    sets = make_experiment_sets(tmp_path_factory.mktemp("toy"), styleref_count=4, aux_count=3, size=32, seed=0)
+    return str(sets.styleref), str(sets.aux)
+
+
+# people and other contents alternating, so even and odd images differ in kind
+STYLEREF_CONTENTS = ("person", "house", "portrait", "tree", "group", "landscape")
+
+
+def write_styleref_images(folder: Path, n: int, *, size: int = 32, seed: int = 0) -> list[Path]:
+    """``n`` toy-world images of ``STYLEREF_CONTENTS`` in the held-out target style, captioned
+    "<content> in [V] style"; returns their PNG paths in order."""
+    from styleboost.toyworld.assets import TARGET_STYLE
+    from styleboost.toyworld.world import write_style_folder
+
+    items = [(STYLEREF_CONTENTS[k % len(STYLEREF_CONTENTS)], TARGET_STYLE) for k in range(n)]
+    write_style_folder(folder, items, size=size, seed=seed, caption="{content} in [V] style")
+    return sorted(Path(folder).glob("*.png"))
 
 
 @pytest.fixture
@@ -91,7 +105,6 @@ def base_args(tiny_model_dir, style_dirs, tmp_path) -> list[str]:
 def load_entry_point(name: str):
     """Import a script of train_scripts/ as a module (they are not a package)."""
     import importlib.util
-    from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "train_scripts" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)

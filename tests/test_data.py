@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from conftest import write_styleref_images
 
 from styleboost.training.data import DrawSampler, ImageTransform, StyleBoostDataset, collate, load_examples
 from styleboost.sd.tokens import fill_placeholders, tokens_in
@@ -25,9 +26,7 @@ def test_captions_come_from_txt_files_with_placeholders_filled(style_dirs):
 
 
 def test_default_prompt_used_without_caption_file(tmp_path):
-    from styleboost.styles.toydata import make_styleref_set
-
-    paths = make_styleref_set(tmp_path, n=2, size=32)
+    paths = write_styleref_images(tmp_path, 2, size=32)
     paths[0].with_suffix(".txt").unlink()
     examples = load_examples(tmp_path, "[V2] style", ["a", "b"], flag="--styleref_dir", needs_token=True)
     assert examples[0].caption == "b style"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import write_styleref_images
 from helpers import one_line_error
-
-from styleboost.styles.toydata import make_styleref_set
 
 
 def with_flag(args: list[str], flag: str, value: str) -> list[str]:
@@ -29,7 +28,7 @@ def test_empty_folder(train_main, capsys, base_args, tmp_path):
 
 def test_undecodable_images_are_skipped_and_named_or_fatal_when_none_is_left(train_main, capsys, base_args, tmp_path):
     folder = tmp_path / "ref"
-    make_styleref_set(folder, n=2, size=32)
+    write_styleref_images(folder, 2, size=32)
     (folder / "broken.png").write_bytes(b"not a png at all")
     assert train_main(with_flag(base_args, "--styleref_dir", str(folder))) == 0
     assert "broken.png" in capsys.readouterr().err
@@ -45,7 +44,7 @@ def test_undecodable_images_are_skipped_and_named_or_fatal_when_none_is_left(tra
 
 def test_caption_without_token(train_main, capsys, base_args, tmp_path):
     folder = tmp_path / "ref"
-    paths = make_styleref_set(folder, n=2, size=32)
+    paths = write_styleref_images(folder, 2, size=32)
     paths[1].with_suffix(".txt").write_text("a person in watercolor style")
     line = one_line_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(folder)))
     assert paths[1].with_suffix(".txt").name in line and "none of the tokens" in line
@@ -53,7 +52,7 @@ def test_caption_without_token(train_main, capsys, base_args, tmp_path):
 
 def test_placeholder_for_a_token_that_is_not_bound(train_main, capsys, base_args, tmp_path):
     folder = tmp_path / "ref"
-    paths = make_styleref_set(folder, n=1, size=32)
+    paths = write_styleref_images(folder, 1, size=32)
     paths[0].with_suffix(".txt").write_text("a person in [V2] style")
     line = one_line_error(train_main, capsys, with_flag(base_args, "--styleref_dir", str(folder)))
     assert "[V2]" in line

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from styleboost.core.errors import StyleBoostError
 from styleboost.style_encoder import create_style_encoder, load_style_encoder, save_style_encoder, style_similarity
@@ -16,6 +17,8 @@ from styleboost.style_encoder.descriptors import gram_upper
 from styleboost.style_encoder.losses import batch_hard_triplet_loss, style_loss, supervised_contrastive_loss
 from styleboost.style_encoder.sampler import PKBatchSampler
 from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
+from styleboost.toyworld import scenes
+from styleboost.toyworld.world import draw_sample
 
 from conftest import load_entry_point
 
@@ -30,6 +33,7 @@ TINY_ARCH = {
     "embed_dim": 16,
 }
 TOY_STYLES = ("ink", "neon", "pixel")
+RECIPES = {"ink": "ink-hatch", "neon": "neon-edges", "pixel": "pixel-art"}  # the stylize recipe of each folder
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +45,13 @@ def tiny_arch(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def toy_style_folder(tmp_path_factory) -> Path:
-    """Three toy styles x 8 images in the WikiArt layout (one sub-folder per style)."""
-    from styleboost.styles.toydata import CONTENTS, render_example
-
+    """Three toy styles x 8 toy-world images in the WikiArt layout (one sub-folder per style)."""
     root = tmp_path_factory.mktemp("styles")
     for style in TOY_STYLES:
         (root / style).mkdir()
-        for i, content in enumerate(list(CONTENTS)[:4] * 2):
-            render_example(content, style, 32, seed=i)[0].save(root / style / f"{content}_{i}.png")
+        for i, content in enumerate(list(scenes.CONTENTS)[:4] * 2):
+            sample = draw_sample(content, RECIPES[style], 32, (i,))
+            Image.fromarray(sample.pixels).save(root / style / f"{content}_{i}.png")
     return root
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import write_styleref_images
 from helpers import load_base, render
 from safetensors.torch import load_file
 
@@ -152,10 +153,8 @@ def test_lora_ti_trains_adapter_and_token_rows(train_config):
 
 
 def test_multi_token_captions_choose_the_token_they_train(train_config, tmp_path):
-    from styleboost.styles.toydata import make_styleref_set
-
     folder = tmp_path / "multi"
-    paths = make_styleref_set(folder, n=4, size=32, seed=3)
+    paths = write_styleref_images(folder, 4, size=32, seed=3)
     for i, path in enumerate(paths):  # people-ish images train [V1], the rest [V2]
         path.with_suffix(".txt").write_text(f"an image in [V{1 + i % 2}] style")
     cfg = train_config(styleref_dir=str(folder), method="textual_inversion", new_token=["<v1>", "<v2>"],
