@@ -20,10 +20,10 @@ PACKAGES = (
 )
 
 
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a run depends on."""
+def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    """Python, the platform and the installed versions of ``packages`` (default: those a run depends on)."""
     versions: dict[str, str | None] = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in PACKAGES:
+    for name in packages:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

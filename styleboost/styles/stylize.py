@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 from scipy import ndimage, special
+from skimage.feature import canny
 
 from styleboost.core.errors import StyleBoostError
 
@@ -169,8 +170,6 @@ def edge_strength(pixels: np.ndarray, sigma: float) -> np.ndarray:
 def edge_mask(pixels: np.ndarray, method: str, sigma: float, threshold: float) -> np.ndarray:
     """Boolean edges: ``sobel`` (colour gradients over ``threshold``) or ``canny`` (thin luminance edges)."""
     if method == "canny":
-        from skimage.feature import canny
-
         return canny(luma(pixels), sigma=max(sigma, 0.5), low_threshold=threshold / 2, high_threshold=threshold)
     return edge_strength(pixels, sigma) * min(pixels.shape[:2]) / REFERENCE_SIZE > threshold
 

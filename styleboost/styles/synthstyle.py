@@ -2,7 +2,7 @@
 
 One job: render many contents in the procedural styles of ``styleboost.styles.stylize`` and write them
 as one folder per style. Contents are square crops of the sample photographs that scikit-image
-ships in its wheel (no download) and the procedural scenes of ``styleboost.styles.toydata`` painted in
+ships in its wheel (no download) and the procedural scenes of ``styleboost.styles.scenes`` painted in
 natural colours with shading and noise. Held-out contents are honestly unseen: they come only from
 photos that no training content uses and from scenes drawn from their own seed stream.
 
@@ -22,24 +22,25 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
 import json
 import os
 import shutil
-from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import skimage.data
 from PIL import Image, ImageDraw
-from scipy import ndimage
 
-from styleboost.styles import toydata
-from styleboost.core.atomic import write_bytes_atomic
+from styleboost.core.atomic import save_image_atomic, write_bytes_atomic
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.manifest import package_versions
+from styleboost.core.settings import add_options, option, settings_from_namespace
+from styleboost.styles import scenes
 from styleboost.styles.stylize import MIN_SIZE, STYLES, apply_style, check_style
 
 FORMAT = "styleboost-synthstyle/1"
@@ -57,14 +58,14 @@ PHOTOS: dict[str, str] = {
 }
 HELDOUT_PHOTOS: tuple[str, ...] = ("chelsea", "rocket", "coins", "gravel")
 TRAIN_PHOTOS: tuple[str, ...] = tuple(name for name in PHOTOS if name not in HELDOUT_PHOTOS)
-SCENES: tuple[str, ...] = tuple(toydata.CONTENTS)
+SCENES: tuple[str, ...] = tuple(scenes.CONTENTS)
 
 DEFAULT_HELDOUT_STYLES: tuple[str, ...] = ("ink-wash", "risograph", "cga", "woodcut", "thermal", "mosaic")
 DEFAULT_SEED, DEFAULT_SIZE = 0, 128
 DEFAULT_TRAIN_CONTENTS, DEFAULT_HELDOUT_CONTENTS = 80, 24
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Content:
     """One picture to be stylized: a unique id, where it came from ("photo:coffee"), the RGB image."""
 
@@ -97,9 +98,7 @@ def style_seed(seed: int, content_id: str, style: str) -> int:
 @functools.lru_cache(maxsize=None)
 def photo(name: str) -> Image.Image:
     """A scikit-image sample photograph as RGB (grey ones get three equal channels)."""
-    from skimage import data
-
-    pixels = getattr(data, PHOTOS[name])()
+    pixels = getattr(skimage.data, PHOTOS[name])()
     pixels = pixels[0] if isinstance(pixels, tuple) else pixels  # stereo_motorcycle: (left, right, disparity)
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[..., None], 3, axis=-1)
@@ -117,22 +116,8 @@ def photo_crop(name: str, size: int, rng: np.random.Generator) -> Image.Image:
 
 
 def scene_image(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
-    """A toydata scene in natural colours, lit from the top left, darker near part boundaries, with noise."""
-    return natural_image(toydata.draw_scene(kind, size, rng), size, rng)
-
-
-def natural_image(scene: toydata.Scene, size: int, rng: np.random.Generator) -> Image.Image:
-    """A drawn scene painted in its natural colours with light, shading and noise, reduced to ``size``."""
-    pixels = scene.paint([p.colour for p in scene.parts]) / 255
-    side = scene.labels.shape[0]
-    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32) / side
-    light = 1.1 - 0.25 * (0.6 * ys + 0.4 * xs)
-    boundary = toydata.edge_mask(scene.labels, 2)
-    nearness = np.exp(-ndimage.distance_transform_edt(~boundary) / (side * 0.04))
-    texture = ndimage.gaussian_filter(rng.standard_normal((side, side)), side / 40)
-    texture = texture / max(float(texture.std()), 1e-6) * 0.04 + rng.standard_normal((side, side)) * 0.02
-    shade = (light - 0.18 * nearness + texture)[..., None]
-    return toydata.reduce(toydata.to_image(np.clip(pixels * shade, 0, 1) * 255), size)
+    """A procedural scene in natural colours, lit from the top left, darker near part boundaries, with noise."""
+    return scenes.natural_image(scenes.draw_scene(kind, size, rng), size, rng)
 
 
 def make_content(split: str, index: int, size: int, seed: int) -> Content:
@@ -190,14 +175,8 @@ def recipes_digest(names: Sequence[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in ("numpy", "pillow", "scikit-image", "scipy"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+# the packages whose code draws the set (recorded in synthstyle.json)
+PACKAGES: tuple[str, ...] = ("numpy", "pillow", "scikit-image", "scipy")
 
 
 # --------------------------------------------------------------------------- writing
@@ -228,7 +207,7 @@ def write_split(folder: Path, styles: Sequence[str], contents: Sequence[Content]
             relative = f"{style}/{content.id}.png"
             if not (folder / relative).is_file():
                 image = apply_style(content.image, style, style_seed(seed, content.id, style))
-                write_bytes_atomic(folder / relative, toydata.png_bytes(image, compress_level=6))
+                save_image_atomic(image, folder / relative, compress_level=6)
             rows.append((relative, style, content.id))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -273,7 +252,7 @@ def build_style_set(
         "train_photos": list(TRAIN_PHOTOS),
         "contents": {split: [{"id": c.id, "source": c.source} for c in group]
                      for split, group in (("train", train), ("heldout", held))},
-        "versions": versions(),
+        "versions": package_versions(PACKAGES),
     }
     write_bytes_atomic(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
     write_split(root / "train", seen, train, seed)
@@ -313,25 +292,32 @@ def contact_sheet_of_styles(
 # --------------------------------------------------------------------------- command line
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``styleboost make-style-set``; ``--a-b`` is also accepted as ``--a_b``."""
-    def add(flag: str, **kwargs: Any) -> None:
-        underscored = "--" + flag[2:].replace("-", "_")
-        parser.add_argument(*([flag] if underscored == flag else [flag, underscored]), **kwargs)
+@dataclasses.dataclass
+class StyleSetConfig:
+    """The settings of ``styleboost make-style-set``."""
 
-    parser.add_argument("out", help="Folder for the set (train/, heldout_contents/, heldout_styles/, synthstyle.json).")
-    add("--seed", type=int, default=DEFAULT_SEED, help="Seed of every content and styled image.")
-    add("--size", type=int, default=DEFAULT_SIZE, help=f"Image side in pixels (at least {MIN_SIZE}).")
-    add("--train-contents", type=int, default=DEFAULT_TRAIN_CONTENTS, help="Training contents (photo crops and scenes).")
-    add("--heldout-contents", type=int, default=DEFAULT_HELDOUT_CONTENTS, help="Held-out contents (unseen photos and scenes).")
-    add("--overwrite", action="store_true", help="Replace a set with other settings in OUT.")
+    out: str = option(help="Folder for the set (train/, heldout_contents/, heldout_styles/, synthstyle.json).",
+                      cli=False)
+    seed: int = option(DEFAULT_SEED, "Seed of every content and styled image.")
+    size: int = option(DEFAULT_SIZE, f"Image side in pixels (at least {MIN_SIZE}).")
+    train_contents: int = option(DEFAULT_TRAIN_CONTENTS, "Training contents (photo crops and scenes).")
+    heldout_contents: int = option(DEFAULT_HELDOUT_CONTENTS, "Held-out contents (unseen photos and scenes).")
+    overwrite: bool = option(False, "Replace a set with other settings in OUT.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``styleboost make-style-set``: OUT, then one flag per other ``StyleSetConfig`` field."""
+    out = next(f for f in dataclasses.fields(StyleSetConfig) if f.name == "out")
+    parser.add_argument("out", help=out.metadata["help"])
+    add_options(parser, StyleSetConfig)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """``styleboost make-style-set``: build the set and say what is where."""
-    root = build_style_set(args.out, seed=args.seed, size=args.size, train_contents=args.train_contents,
-                           heldout_contents=args.heldout_contents, overwrite=args.overwrite)
+    cfg = settings_from_namespace(StyleSetConfig, args)
+    root = build_style_set(cfg.out, seed=cfg.seed, size=cfg.size, train_contents=cfg.train_contents,
+                           heldout_contents=cfg.heldout_contents, overwrite=cfg.overwrite)
     counts = json.loads((root / MANIFEST_NAME).read_text())["counts"]
     summary = ", ".join(f"{split} {counts[split]}" for split in SPLITS)
     print(f"{sum(counts.values())} images in {root} ({summary}; metadata.csv in each, {MANIFEST_NAME})")

@@ -1,6 +1,6 @@
 """What the toy world shows: its contents, their captions, and how each is drawn in natural colours.
 
-The single-subject contents reuse the procedural drawers of ``styleboost.styles.toydata`` (people in
+The single-subject contents reuse the procedural drawers of ``styleboost.styles.scenes`` (people in
 poses, portraits, groups, houses, trees, mountains with a sun) and add animals and three
 two-subject scenes ("a person next to a house"...). ``CLASSES`` are the contents a zero-shot
 classifier is asked to tell apart; the compositions are only trained on.
@@ -14,13 +14,12 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from styleboost.styles import toydata
 from styleboost.core.errors import StyleBoostError
-from styleboost.styles.synthstyle import natural_image
-from styleboost.styles.toydata import Canvas, Kind, hsv_colour, jitter, pick, sky_and_ground
+from styleboost.styles import scenes as drawing
+from styleboost.styles.scenes import Canvas, Kind, hsv_colour, jitter, natural_image, pick, sky_and_ground
 
 # fur colours of the animals: brown, ginger, grey, black, cream
-FUR: tuple[toydata.RGB, ...] = ((120, 80, 45), (205, 120, 50), (130, 130, 135), (40, 35, 35), (225, 205, 165))
+FUR: tuple[drawing.RGB, ...] = ((120, 80, 45), (205, 120, 50), (130, 130, 135), (40, 35, 35), (225, 205, 165))
 
 
 def draw_animal_at(canvas: Canvas, rng: np.random.Generator, cx: float, feet_y: float, length: float) -> None:
@@ -73,7 +72,7 @@ def draw_person_and_house(canvas: Canvas, rng: np.random.Generator) -> str:
     canvas.rect(wall, cx - half_w, top, cx + half_w, bottom)
     canvas.polygon(roof, [(cx - half_w - 0.05, top + 0.01), (cx + half_w + 0.05, top + 0.01), (cx, top - rng.uniform(0.16, 0.22))])
     canvas.rect(door, cx - 0.045, bottom - 0.16, cx + 0.045, bottom)
-    toydata.draw_figure(canvas, rng, cx=0.5 - side * rng.uniform(0.22, 0.28), feet_y=rng.uniform(0.9, 0.94),
+    drawing.draw_figure(canvas, rng, cx=0.5 - side * rng.uniform(0.22, 0.28), feet_y=rng.uniform(0.9, 0.94),
                         height=rng.uniform(0.6, 0.7))
     return "a person next to a house"
 
@@ -82,15 +81,15 @@ def draw_person_and_tree(canvas: Canvas, rng: np.random.Generator) -> str:
     horizon = rng.uniform(0.62, 0.75)
     sky_and_ground(canvas, rng, horizon)
     side = pick(rng, (-1, 1))
-    toydata.draw_tree_at(canvas, rng, 0.5 + side * rng.uniform(0.18, 0.24), rng.uniform(0.9, 0.94), rng.uniform(0.7, 0.8))
-    toydata.draw_figure(canvas, rng, cx=0.5 - side * rng.uniform(0.2, 0.26), feet_y=rng.uniform(0.9, 0.94),
+    drawing.draw_tree_at(canvas, rng, 0.5 + side * rng.uniform(0.18, 0.24), rng.uniform(0.9, 0.94), rng.uniform(0.7, 0.8))
+    drawing.draw_figure(canvas, rng, cx=0.5 - side * rng.uniform(0.2, 0.26), feet_y=rng.uniform(0.9, 0.94),
                         height=rng.uniform(0.6, 0.7))
     return "a person next to a tree"
 
 
 def draw_landscape_with_tree(canvas: Canvas, rng: np.random.Generator) -> str:
-    toydata.draw_landscape(canvas, rng)
-    toydata.draw_tree_at(canvas, rng, pick(rng, (0.2, 0.8)) + rng.uniform(-0.05, 0.05), rng.uniform(0.92, 0.96),
+    drawing.draw_landscape(canvas, rng)
+    drawing.draw_tree_at(canvas, rng, pick(rng, (0.2, 0.8)) + rng.uniform(-0.05, 0.05), rng.uniform(0.92, 0.96),
                          rng.uniform(0.5, 0.6))
     return "a landscape with a tree"
 
@@ -108,12 +107,12 @@ class Content:
 CONTENTS: dict[str, Content] = {
     content.name: content
     for content in (
-        Content("person", "a person", toydata.draw_person, True),
-        Content("portrait", "a portrait of a person", toydata.draw_portrait, True),
-        Content("group", "a group of people", toydata.draw_group, True),
-        Content("house", "a house", toydata.draw_house, False),
-        Content("tree", "a tree", toydata.draw_tree, False),
-        Content("landscape", "a landscape with mountains", toydata.draw_landscape, False),
+        Content("person", "a person", drawing.draw_person, True),
+        Content("portrait", "a portrait of a person", drawing.draw_portrait, True),
+        Content("group", "a group of people", drawing.draw_group, True),
+        Content("house", "a house", drawing.draw_house, False),
+        Content("tree", "a tree", drawing.draw_tree, False),
+        Content("landscape", "a landscape with mountains", drawing.draw_landscape, False),
         Content("animal", "an animal", draw_animal, False),
         Content("person-house", "a person next to a house", draw_person_and_house, True),
         Content("person-tree", "a person next to a tree", draw_person_and_tree, True),
@@ -133,6 +132,6 @@ def check_content(name: str) -> Content:
 def draw(name: str, size: int, rng: np.random.Generator) -> tuple[Image.Image, str]:
     """Content ``name`` drawn in natural colours at ``size`` px, and its caption ("a person next to a tree")."""
     content = check_content(name)
-    canvas = Canvas(size * toydata.supersampling(size))
+    canvas = Canvas(size * drawing.supersampling(size))
     content.drawer(canvas, rng)
     return natural_image(canvas.scene(content.caption), size, rng), content.caption

@@ -1,52 +1,35 @@
-"""Procedural toy images: the embedded default StyleRef and Aux sets, pure numpy + PIL.
+"""Procedural scenes as label maps, and the same scenes painted in natural colours; pure numpy + PIL.
 
-A *content drawer* paints a scene (a person, a portrait, a group of people, a house, a tree,
-mountains with a sun) as a label map: every pixel names the scene part it belongs to, and every
-part has a kind (skin, hair, cloth, roof...) and a natural colour. A *style renderer* turns that
-label map into an RGB image with one fixed recipe:
-
-- ``ink``: black outlines and hatching on cream paper, faint grey washes.
-- ``neon``: a dark night background, saturated glowing outlines, dim tinted interiors.
-- ``pastel``: soft, blurred, light and desaturated colours, no outlines.
-- ``pixel``: a 16x16 grid of cells quantised to a fixed 16-colour retro palette.
-- ``halftone``: coloured dots on white paper, dot size following the darkness of the scene.
+One job: draw a content (a person, a portrait, a group of people, a house, a tree, mountains with a
+sun) from a seed. A *drawer* paints a ``Canvas`` whose every pixel names the scene part it belongs to;
+every part has a kind (skin, hair, cloth, roof...) and a natural colour. ``natural_image`` turns the
+label map into a picture: natural colours, lit from the top left, darker near part boundaries, with
+noise. The synthetic style set and the toy world draw their contents with these drawers.
 
 Scenes are drawn at a few times the requested size and reduced, so edges stay smooth at any
-resolution. Everything is derived from the seed, so the same arguments give byte-identical PNGs.
-
-``make_default_datasets(root)`` writes the StyleRef set (target style ``neon``, captions with the
-``[V]`` placeholder) and the Aux set (people in the other styles, captions without the token)
-that the training benchmark and tests use (the embedded default now uses ``styleboost.toyworld``).
+resolution. Everything is derived from the random generator, so the same seed gives the same pixels.
 """
 
 from __future__ import annotations
 
 import colorsys
-import io
 import math
-import os
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+from scipy import ndimage
 
-from styleboost.core.atomic import write_bytes_atomic
 from styleboost.core.errors import StyleBoostError
 
 RGB = tuple[int, int, int]
 Point = tuple[float, float]
 
-TARGET_STYLE = "neon"
-DEFAULT_SIZE = 64
-DEFAULT_COUNT = 16
-MIN_SIZE = 16
-
 
 class Kind(Enum):
-    """What a scene part is; style renderers treat some kinds specially (the sky, the sun...)."""
+    """What a scene part is (the sky, skin, a roof...): ``Scene.mask`` finds the pixels of some kinds."""
 
     SKY = "sky"
     GROUND = "ground"
@@ -414,7 +397,7 @@ def draw_scene(content: str, size: int, rng: np.random.Generator) -> Scene:
     return canvas.scene(caption)
 
 
-# --------------------------------------------------------------------------- style helpers
+# --------------------------------------------------------------------------- pictures
 
 
 def edge_mask(labels: np.ndarray, thickness: int) -> np.ndarray:
@@ -439,311 +422,15 @@ def reduce(image: Image.Image, size: int) -> Image.Image:
     return image if image.size == (size, size) else image.resize((size, size), Image.Resampling.BOX)
 
 
-def blur(pixels: np.ndarray, radius: float) -> np.ndarray:
-    """Gaussian blur of a float RGB array (values 0..255)."""
-    return np.asarray(to_image(pixels).filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32)
-
-
-def luminance(colour: Sequence[float]) -> float:
-    return 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
-
-
-def recolour(colour: RGB, saturation: Callable[[float], float], value: Callable[[float], float]) -> RGB:
-    h, s, v = colorsys.rgb_to_hsv(*(c / 255 for c in colour))
-    return hsv_colour(h, saturation(s), value(v))
-
-
-# --------------------------------------------------------------------------- styles
-
-INK_PAPER: RGB = (244, 236, 214)
-INK_BLACK: RGB = (22, 20, 18)
-
-
-INK_HATCH_MIN_SIZE = 48
-
-
-def render_ink(scene: Scene, size: int) -> Image.Image:
-    """Black outlines on cream paper, grey washes for dark parts, hatching for the darkest.
-
-    Lines scale with the image; hatching is drawn only from 48 px up (below, it turns to mud).
-    """
+def natural_image(scene: Scene, size: int, rng: np.random.Generator) -> Image.Image:
+    """A drawn scene painted in its natural colours with light, shading and noise, reduced to ``size``."""
+    pixels = scene.paint([p.colour for p in scene.parts]) / 255
     side = scene.labels.shape[0]
-    paper = np.asarray(INK_PAPER, dtype=np.float32)
-    darkness = [0.0 if p.kind in (Kind.SKY, Kind.GROUND) else 1 - luminance(p.colour) / 255 for p in scene.parts]
-    pixels = scene.paint([tuple(paper * (1 - 0.4 * d)) for d in darkness])
-    if size >= INK_HATCH_MIN_SIZE:
-        ys, xs = np.indices(scene.labels.shape)
-        period = max(3, round(side / 18))
-        hatch_lines = (xs + ys) % period < max(1, round(period * 0.35))
-        dark_parts = np.array([d > 0.5 for d in darkness])[scene.labels]
-        pixels[hatch_lines & dark_parts] = INK_BLACK
-    pixels[edge_mask(scene.labels, max(2, round(side / 45)))] = INK_BLACK
-    return reduce(to_image(pixels), size)
-
-
-NEON_COLOURS: tuple[RGB, ...] = (
-    (255, 40, 200),  # magenta
-    (40, 235, 255),  # cyan
-    (120, 255, 60),  # lime
-    (255, 235, 40),  # yellow
-    (255, 120, 30),  # orange
-    (170, 80, 255),  # violet
-)
-
-
-def neon_colour(colour: RGB) -> RGB:
-    """The glowing colour nearest in hue to ``colour``; greys become cyan."""
-    h, s, _ = colorsys.rgb_to_hsv(*(c / 255 for c in colour))
-    if s < 0.2:
-        return NEON_COLOURS[1]
-    hues = [colorsys.rgb_to_hsv(*(c / 255 for c in n))[0] for n in NEON_COLOURS]
-    distance = [min(abs(h - nh), 1 - abs(h - nh)) for nh in hues]
-    return NEON_COLOURS[int(np.argmin(distance))]
-
-
-def render_neon(scene: Scene, size: int) -> Image.Image:
-    """A dark night scene: dim tinted interiors, saturated outlines with a soft glow."""
-    side = scene.labels.shape[0]
-    glow_colours = [neon_colour(p.colour) for p in scene.parts]
-    interior = {Kind.SUN: 0.9, Kind.FEATURE: 1.0, Kind.SKY: 0.0, Kind.GROUND: 0.06}
-    fills = [tuple(np.asarray(c) * interior.get(p.kind, 0.2)) for c, p in zip(glow_colours, scene.parts)]
-    night = np.linspace([30, 6, 50], [6, 4, 16], side, dtype=np.float32)[:, None, :]
-    pixels = scene.paint(fills) + night * scene.mask(Kind.SKY, Kind.GROUND)[..., None]
-    lines = scene.paint(glow_colours) * edge_mask(scene.labels, max(2, round(side / 50)))[..., None]
-    pixels = pixels + lines + 1.4 * blur(lines, side / 40)
-    return reduce(to_image(pixels), size)
-
-
-PASTEL_TINT: RGB = (255, 246, 250)
-
-
-def render_pastel(scene: Scene, size: int) -> Image.Image:
-    """Light, desaturated colours with a soft blur and no outlines."""
-    soft = [recolour(p.colour, lambda s: 0.55 * s, lambda v: 0.8 + 0.2 * v) for p in scene.parts]
-    pixels = 0.85 * scene.paint(soft) + 0.15 * np.asarray(PASTEL_TINT, dtype=np.float32)
-    image = reduce(to_image(pixels), size)
-    return image.filter(ImageFilter.GaussianBlur(size / 48))
-
-
-PIXEL_GRID = 16
-PIXEL_PALETTE: tuple[RGB, ...] = (  # the PICO-8 palette
-    (0, 0, 0), (29, 43, 83), (126, 37, 83), (0, 135, 81),
-    (171, 82, 54), (95, 87, 79), (194, 195, 199), (255, 241, 232),
-    (255, 0, 77), (255, 163, 0), (255, 236, 39), (0, 228, 54),
-    (41, 173, 255), (131, 118, 156), (255, 119, 168), (255, 204, 170),
-)
-
-
-def quantise(pixels: np.ndarray, palette: Sequence[RGB]) -> np.ndarray:
-    """Replace every colour by the nearest palette colour (Euclidean in RGB)."""
-    colours = np.asarray(palette, dtype=np.float32)
-    distance = ((pixels[..., None, :] - colours) ** 2).sum(axis=-1)
-    return colours[distance.argmin(axis=-1)]
-
-
-def render_pixel(scene: Scene, size: int) -> Image.Image:
-    """A 16x16 grid of flat cells in a fixed 16-colour palette, scaled up without smoothing."""
-    vivid = [recolour(p.colour, lambda s: min(1.0, 1.6 * s + 0.1), lambda v: v) for p in scene.parts]
-    cells = to_image(scene.paint(vivid)).resize((PIXEL_GRID, PIXEL_GRID), Image.Resampling.BOX)
-    quantised = quantise(np.asarray(cells, dtype=np.float32), PIXEL_PALETTE)
-    return to_image(quantised).resize((size, size), Image.Resampling.NEAREST)
-
-
-HALFTONE_PAPER: RGB = (252, 250, 242)
-
-def halftone_cells(size: int) -> int:
-    """Dots across the image: 16 from 48 px up, fewer below so that a dot stays >= ~3 px."""
-    return max(8, min(16, size // 3))
-
-
-def render_halftone(scene: Scene, size: int) -> Image.Image:
-    """Staggered dots on white paper: dot colour from the part, dot size from its darkness."""
-    side = scene.labels.shape[0]
-    cells = halftone_cells(size)
-    cell = side / cells
-    inks = [recolour(p.colour, lambda s: min(1.0, 1.3 * s + 0.1), lambda v: 0.85 * v) for p in scene.parts]
-    image = Image.new("RGB", (side, side), HALFTONE_PAPER)
-    draw = ImageDraw.Draw(image)
-    for row in range(cells + 1):
-        offset = cell / 2 if row % 2 else 0.0
-        for column in range(cells + 1):
-            x, y = column * cell + offset, row * cell
-            label = scene.labels[min(side - 1, int(y)), min(side - 1, int(x))]
-            darkness = 1 - luminance(scene.parts[label].colour) / 255
-            radius = cell * 0.62 * math.sqrt(0.12 + 0.88 * darkness)
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=inks[label])
-    return reduce(image, size)
-
-
-Renderer = Callable[[Scene, int], Image.Image]
-
-STYLES: dict[str, Renderer] = {
-    "ink": render_ink,
-    "neon": render_neon,
-    "pastel": render_pastel,
-    "pixel": render_pixel,
-    "halftone": render_halftone,
-}
-
-
-def other_styles(target: str = TARGET_STYLE) -> tuple[str, ...]:
-    """All styles except ``target``, in a fixed order (the default Aux styles)."""
-    check_style(target)
-    return tuple(name for name in STYLES if name != target)
-
-
-def check_style(style: str) -> None:
-    if style not in STYLES:
-        raise StyleBoostError(f"unknown toy style {style!r}; choose from {', '.join(STYLES)}")
-
-
-def check_size(size: int) -> None:
-    if size < MIN_SIZE:
-        raise StyleBoostError(f"toy image size {size} is too small; use at least {MIN_SIZE} pixels")
-
-
-def check_seed(seed: int) -> None:
-    if seed < 0:
-        raise StyleBoostError(f"toy data seed must be 0 or more, got {seed}")
-
-
-# --------------------------------------------------------------------------- examples and sets
-
-
-STYLEREF_STREAM, AUX_STREAM = 0, 1
-
-
-def example_rng(seed: int, index: int, stream: int) -> np.random.Generator:
-    """An independent generator for one image of one set, reproducible from the seed."""
-    return np.random.default_rng([stream, index, seed])
-
-
-def render_example(content: str, style: str, size: int = DEFAULT_SIZE, seed: int = 0) -> tuple[Image.Image, str]:
-    """One image of ``content`` in ``style`` and its noun-phrase caption ("a house")."""
-    check_style(style)
-    check_size(size)
-    check_seed(seed)
-    scene = draw_scene(content, size, np.random.default_rng(seed))
-    return STYLES[style](scene, size), scene.caption
-
-
-def _render(content: str, style: str, size: int, rng: np.random.Generator) -> tuple[Image.Image, str]:
-    scene = draw_scene(content, size, rng)
-    return STYLES[style](scene, size), scene.caption
-
-
-def png_bytes(image: Image.Image, compress_level: int = 9) -> bytes:
-    """PNG bytes with no metadata, so equal pixels give equal files."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
-
-
-def write_if_changed(path: Path, data: bytes) -> None:
-    """Write ``data`` (atomically, via a temporary name) unless ``path`` already holds exactly it."""
-    if path.is_file() and path.read_bytes() == data:
-        return
-    write_bytes_atomic(path, data)
-
-
-def write_example(folder: Path, stem: str, image: Image.Image, caption: str) -> Path:
-    image_path = folder / f"{stem}.png"
-    write_if_changed(image_path, png_bytes(image))
-    write_if_changed(folder / f"{stem}.txt", (caption + "\n").encode())
-    return image_path
-
-
-def prepare_folder(folder: str | os.PathLike, n: int) -> Path:
-    if n < 1:
-        raise StyleBoostError(f"a toy set needs at least one image, got n={n}")
-    path = Path(folder)
-    if path.exists() and not path.is_dir():
-        raise StyleBoostError(f"{path} exists and is not a folder")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-STYLEREF_CONTENT_ORDER: tuple[str, ...] = ("person", "house", "portrait", "tree", "group", "landscape")
-
-
-def make_styleref_set(
-    folder: str | os.PathLike,
-    style: str = TARGET_STYLE,
-    n: int = DEFAULT_COUNT,
-    size: int = DEFAULT_SIZE,
-    seed: int = 0,
-    token_placeholder: str = "[V]",
-) -> list[Path]:
-    """Write ``n`` PNGs of people and non-people contents in ``style``, captioned "<noun> in [V] style".
-
-    Contents alternate people / non-people (person, house, portrait, tree, group, landscape, ...).
-    Existing files with the same bytes are left untouched. Returns the image paths in order.
-    """
-    check_style(style)
-    check_size(size)
-    check_seed(seed)
-    if not token_placeholder.strip():
-        raise StyleBoostError("the StyleRef token placeholder is empty; use e.g. [V]")
-    target = prepare_folder(folder, n)
-    paths = []
-    for index in range(n):
-        content = STYLEREF_CONTENT_ORDER[index % len(STYLEREF_CONTENT_ORDER)]
-        image, noun = _render(content, style, size, example_rng(seed, index, STYLEREF_STREAM))
-        paths.append(write_example(target, f"{index:03d}_{content}", image, f"{noun} in {token_placeholder} style"))
-    return paths
-
-
-def make_aux_set(
-    folder: str | os.PathLike,
-    styles: Sequence[str] = other_styles(TARGET_STYLE),
-    n: int = DEFAULT_COUNT,
-    size: int = DEFAULT_SIZE,
-    seed: int = 1,
-) -> list[Path]:
-    """Write ``n`` PNGs of people (person, portrait, group) in ``styles``, captioned "<noun> in <style> style".
-
-    Image ``i`` shows people content ``i % 3`` in style ``(i // 3) % len(styles)``, so the first
-    ``3 * len(styles)`` images cover every pairing. Captions carry no token. Returns the image paths.
-    """
-    styles = tuple(styles)
-    if not styles:
-        raise StyleBoostError("the Aux set needs at least one style")
-    for style in styles:
-        check_style(style)
-    check_size(size)
-    check_seed(seed)
-    target = prepare_folder(folder, n)
-    paths = []
-    for index in range(n):
-        content = PEOPLE_CONTENTS[index % len(PEOPLE_CONTENTS)]
-        style = styles[(index // len(PEOPLE_CONTENTS)) % len(styles)]
-        image, noun = _render(content, style, size, example_rng(seed, index, AUX_STREAM))
-        paths.append(write_example(target, f"{index:03d}_{content}_{style}", image, f"{noun} in {style} style"))
-    return paths
-
-
-def make_default_datasets(root: str | os.PathLike, size: int = DEFAULT_SIZE, seed: int = 0) -> tuple[Path, Path]:
-    """The default StyleRef set (``neon``, root/styleref) and Aux set (other styles, root/aux).
-
-    Idempotent: files that already hold the right bytes are not rewritten.
-    """
-    root = Path(root)
-    styleref_dir, aux_dir = root / "styleref", root / "aux"
-    make_styleref_set(styleref_dir, style=TARGET_STYLE, n=DEFAULT_COUNT, size=size, seed=seed)
-    make_aux_set(aux_dir, styles=other_styles(TARGET_STYLE), n=DEFAULT_COUNT, size=size, seed=seed + 1)
-    return styleref_dir, aux_dir
-
-
-def contact_sheet(images: Sequence[Image.Image | str | os.PathLike], columns: int = 8, scale: int = 1) -> Image.Image:
-    """Tile images (or image files) into one grid image, for a quick look at a set."""
-    if not images:
-        raise StyleBoostError("no images for the contact sheet")
-    tiles = [image if isinstance(image, Image.Image) else Image.open(image).convert("RGB") for image in images]
-    width, height = tiles[0].size
-    rows = math.ceil(len(tiles) / columns)
-    sheet = Image.new("RGB", (columns * width, rows * height), (255, 255, 255))
-    for index, tile in enumerate(tiles):
-        sheet.paste(tile.resize((width, height)), ((index % columns) * width, (index // columns) * height))
-    if scale != 1:
-        sheet = sheet.resize((sheet.width * scale, sheet.height * scale), Image.Resampling.NEAREST)
-    return sheet
+    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    light = 1.1 - 0.25 * (0.6 * ys + 0.4 * xs)
+    boundary = edge_mask(scene.labels, 2)
+    nearness = np.exp(-ndimage.distance_transform_edt(~boundary) / (side * 0.04))
+    texture = ndimage.gaussian_filter(rng.standard_normal((side, side)), side / 40)
+    texture = texture / max(float(texture.std()), 1e-6) * 0.04 + rng.standard_normal((side, side)) * 0.02
+    shade = (light - 0.18 * nearness + texture)[..., None]
+    return reduce(to_image(np.clip(pixels * shade, 0, 1) * 255), size)
