@@ -20,11 +20,14 @@ from typing import Any, Callable
 
 import torch
 
-from styleboost.core.atomic import publish
+from styleboost.core.atomic import publish, save_image_atomic
 from styleboost.core.paths import default_cache_dir
 from styleboost.generation.records import ImageJob, make_record
 from styleboost.sd.loading import assemble_pipeline
 from styleboost.sd.tokenizer import build_clip_tokenizer
+from styleboost.sd.tokens import fill_placeholders
+from styleboost.styles.stylize import apply_style
+from styleboost.styles.synthstyle import make_contents
 
 TINY_RESOLUTION = 32
 
@@ -319,11 +322,6 @@ def write_styled_run(
 
     ``prompts`` maps a prompt-set name to its templates ([V] for the token). The same ``seed`` gives
     the same contents whatever the style, so two runs differ in style only."""
-    from styleboost.core.atomic import save_image_atomic
-    from styleboost.styles.stylize import apply_style
-    from styleboost.styles.synthstyle import make_contents
-    from styleboost.sd.tokens import fill_placeholders
-
     folder = Path(folder)
     count = sum(len(t) for t in prompts.values()) * images_per_prompt
     contents = iter(make_contents("heldout", count, size=size, seed=seed))
@@ -342,10 +340,6 @@ def write_styled_run(
 
 def write_styleref(folder: str | os.PathLike, style: str, count: int = 8, size: int = 96, seed: int = 1) -> Path:
     """A StyleRef folder: ``count`` training-split synthetic contents drawn in ``style``."""
-    from styleboost.core.atomic import save_image_atomic
-    from styleboost.styles.stylize import apply_style
-    from styleboost.styles.synthstyle import make_contents
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for i, content in enumerate(make_contents("train", count, size=size, seed=seed)):
