@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 from styleboost.core.errors import StyleBoostError
+from styleboost.sd.tokenizer import build_clip_tokenizer
+from styleboost.style_encoder.encoder_config import named_configs, read_config
 
 CLIP_NAME = "styleboost-toyworld-clip"
 
@@ -44,8 +46,6 @@ def load_architectures(path: str | os.PathLike | None = None) -> dict[str, Any]:
 
 def build_tokenizer(folder: str | os.PathLike, max_length: int):
     """The real CLIP BPE tokenizer (built offline from open_clip's vocabulary), padding prompts to ``max_length``."""
-    from styleboost.sd.tokenizer import build_clip_tokenizer
-
     tokenizer = build_clip_tokenizer(folder)
     tokenizer.model_max_length = max_length
     return tokenizer
@@ -104,8 +104,6 @@ def register_clip(arch: dict[str, Any], folder: str | os.PathLike) -> str:
 
 def style_encoder_config_file(arch: dict[str, Any], folder: str | os.PathLike) -> Path:
     """A style-encoder architecture JSON: the named ``base`` config with the world's overrides."""
-    from styleboost.style_encoder.encoder_config import named_configs, read_config
-
     spec = dict(arch["style_encoder"])
     base = spec.pop("base")
     configs = named_configs()

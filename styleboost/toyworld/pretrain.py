@@ -36,6 +36,9 @@ from safetensors.torch import load_file, save_file
 from styleboost.core.atomic import publish, remove_path, write_bytes_atomic
 from styleboost.core.settings import option, settings_from_args
 from styleboost.core.errors import StyleBoostError
+from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
+from styleboost.toyworld import quality
+from styleboost.training.step import add_noise, prediction_target, sample_weights
 from styleboost.sd.loading import assemble_pipeline
 from styleboost.toyworld import architectures as archs
 from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, render_world
@@ -242,8 +245,6 @@ def denoiser_loop(cfg: PretrainConfig, text_encoder, unet, tokenizer, latent_par
     from diffusers import DDPMScheduler
     from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
-    from styleboost.training.step import add_noise, prediction_target, sample_weights
-
     text_encoder.train(), unet.train()
     scheduler = DDPMScheduler(**archs.sd_scheduler_config())
     distinct, caption_index = caption_table(captions)
@@ -374,8 +375,6 @@ def write_encoder_data(cfg: PretrainConfig, world: WorldConfig, folder: Path) ->
 
 def train_world_style_encoder(cfg: PretrainConfig, arch: dict, world: WorldConfig, work: Path) -> Path:
     """The style encoder (classification + supervised-contrastive loss) on the world's named styles."""
-    from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
-
     data = write_encoder_data(cfg, world, work / "encoder-data")
     run_dir = work / "encoder-run"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -423,8 +422,6 @@ def prepare_output(cfg: PretrainConfig) -> Path:
 
 def pretrain(cfg: PretrainConfig) -> Path:
     """Run every stage; returns the output folder (pipeline/, clip/, style_encoder/, samples/, pretrain.json)."""
-    from styleboost.toyworld import quality
-
     cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from styleboost.core.atomic import save_image_atomic
+from styleboost.metrics.clip import load_clip
+from styleboost.style_encoder import create_style_encoder
 from styleboost.toyworld import scenes
 from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, styled_caption
 
@@ -72,9 +74,6 @@ def save_grid(images: np.ndarray, columns: int, path: Path, scale: int = 2) -> N
 def measure(out: Path, world: WorldConfig, encoder_data: Path, cfg) -> dict[str, Any]:
     """Generate, judge and draw grids; returns the numbers for ``pretrain.json``."""
     from diffusers import StableDiffusionPipeline
-
-    from styleboost.metrics.clip import load_clip
-    from styleboost.style_encoder import create_style_encoder
 
     pipe = StableDiffusionPipeline.from_pretrained(out / "pipeline", dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
