@@ -21,11 +21,17 @@ from typing import Any, Callable
 import torch
 
 from styleboost.core.atomic import publish, save_image_atomic
+from styleboost.core.errors import StyleBoostError
+from styleboost.evaluation.models import EvalModels
+from styleboost.metrics.clip import load_clip
+from styleboost.metrics.extractors import GramMatrices, ModuleFeatures, StyleVectors
 from styleboost.core.paths import default_cache_dir
 from styleboost.generation.records import ImageJob, make_record
 from styleboost.sd.loading import assemble_pipeline
 from styleboost.sd.tokenizer import build_clip_tokenizer
 from styleboost.sd.tokens import fill_placeholders
+from styleboost.style_encoder import create_style_encoder
+from styleboost.style_encoder.backbones import SmallCNN
 from styleboost.styles.stylize import apply_style
 from styleboost.styles.synthstyle import make_contents
 
@@ -235,8 +241,6 @@ def real_shape_configs(name: str) -> dict:
     ``sd/configs/real_shapes.yaml``."""
     import yaml
 
-    from styleboost.core.errors import StyleBoostError
-
     shapes = yaml.safe_load(REAL_SHAPES_FILE.read_text())
     if name not in shapes:
         raise StyleBoostError(f"unknown model shape {name!r} (known: {', '.join(shapes)})")
@@ -365,12 +369,6 @@ class TinyImageFeatures(torch.nn.Module):
 def tiny_eval_models(encoder: str = "default"):
     """``EvalModels`` for offline tests and CPU benchmarks: the shipped style encoder, the tiny open_clip
     model (random weights), ``TinyImageFeatures`` for FID/KID and a small random CNN for Gram matrices."""
-    from styleboost.evaluation.models import EvalModels
-    from styleboost.metrics.clip import load_clip
-    from styleboost.metrics.extractors import GramMatrices, ModuleFeatures, StyleVectors
-    from styleboost.style_encoder import create_style_encoder
-    from styleboost.style_encoder.backbones import SmallCNN
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         clip = load_clip(register_tiny_open_clip())

@@ -122,6 +122,27 @@ def test_imports_only_go_down_the_stages():
     assert sorted(upward) == []
 
 
+def lazy_internal_imports(path: Path) -> list[ast.stmt]:
+    """The styleboost imports made inside functions of ``path``."""
+    tree = ast.parse(path.read_text(), str(path))
+    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return [node for f in functions for node in ast.walk(f)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("styleboost")
+            or isinstance(node, ast.Import) and any(a.name.startswith("styleboost") for a in node.names)]
+
+
+def test_a_lazy_internal_import_says_what_it_defers():
+    """An import inside a function is there only to defer a heavy third-party import: a comment says which."""
+    unexplained = []
+    for name, path in modules().items():
+        lines = path.read_text().splitlines()
+        for node in lazy_internal_imports(path):
+            nearby = lines[node.lineno - 2 : node.end_lineno]
+            if not any("#" in line for line in nearby):
+                unexplained.append(f"{name}:{node.lineno}")
+    assert unexplained == []
+
+
 def test_top_level_holds_the_command_the_fixtures_and_stage_packages():
     stages = set().union(*LEVELS) - {"cli"}
     entries = {p.name for p in PACKAGE.iterdir() if p.name != "__pycache__"}
