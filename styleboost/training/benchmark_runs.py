@@ -319,18 +319,12 @@ def phases(clock: dict[str, Any], spawned: float, exited: float) -> dict[str, An
     }
 
 
-@dataclass
 class RealBench:
     """One real-shapes benchmark: the settings, the data, where runs write, and how progress is told."""
 
-    cfg: BenchConfig
-    run: RealRun
-    styleref: Path
-    aux: Path
-    folder: Path
-    say: Callable[[str], None] = print
-
-    def __post_init__(self) -> None:
+    def __init__(self, cfg: BenchConfig, run: RealRun, styleref: Path, aux: Path, folder: Path,
+                 say: Callable[[str], None] = print) -> None:
+        self.cfg, self.run, self.styleref, self.aux, self.folder, self.say = cfg, run, styleref, aux, folder, say
         self.cuda = torch.cuda.is_available()
         self.env = dict(os.environ)
         if self.cfg.threads:

@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 import tqdm.auto
+from diffusers import DiffusionPipeline, ModelMixin, StableDiffusionPipeline
+from transformers import PreTrainedModel
 
 _ABSENT = object()
 
@@ -144,10 +146,6 @@ class Clock:
     def watching(self, *bar_users: Any) -> Iterator[None]:
         """Clock the training bar, model loads and sampling inside the block. ``tqdm.auto.tqdm`` is replaced
         for code imported later (a script); ``bar_users`` are modules that imported ``tqdm`` already."""
-        # imported here: loading diffusers and transformers is part of the process being timed
-        from diffusers import DiffusionPipeline, ModelMixin, StableDiffusionPipeline
-        from transformers import PreTrainedModel
-
         with contextlib.ExitStack() as stack:
             for module in (tqdm.auto, *bar_users):
                 stack.enter_context(replaced(module, "tqdm", self.clocked_bar))
