@@ -8,18 +8,13 @@ seeds, generates and evaluates them with the base model in one report. All logic
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from styleboost.core.errors import run_cli
-from styleboost.experiments import compare
+from styleboost.cli import sub_command_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="compare_methods.py", description=__doc__.splitlines()[0])
-    compare.add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_cli(lambda: args.func(args), prog="compare_methods.py")
+    return sub_command_main("compare", argv, prog="compare_methods.py")
 
 
 if __name__ == "__main__":

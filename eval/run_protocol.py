@@ -12,18 +12,13 @@ report to <out>/report/ (report.json, report.md, report.html). All logic lives i
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from styleboost.core.errors import run_cli
-from styleboost.evaluation import protocol
+from styleboost.cli import sub_command_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="run_protocol", description=__doc__.splitlines()[0])
-    protocol.add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_cli(lambda: protocol.run(args), prog="run_protocol")
+    return sub_command_main("protocol", argv, prog="run_protocol")
 
 
 if __name__ == "__main__":

@@ -45,19 +45,25 @@ def field_type(cls: type, f: dataclasses.Field) -> tuple[type, bool]:
     return hint, False
 
 
-def flag_names(f: dataclasses.Field) -> list[str]:
-    """The flags of a field: its own (or the declared) names, each also spelt with ``-`` for ``_``."""
+def flag_names(f: dataclasses.Field, dashes: bool = True) -> list[str]:
+    """The flags of a field: its own (or the declared) names, spelt with ``-`` and with ``_``; the first is the
+    one help shows (dashes for ``styleboost`` sub-commands, underscores for the training scripts, as in
+    diffusers' scripts)."""
     names = list(f.metadata.get("flags") or [f"--{f.name}"])
-    return list(dict.fromkeys(n for name in names for n in (name, "--" + name[2:].replace("_", "-"))))
+    spellings = []
+    for name in names:
+        dashed, underscored = "--" + name[2:].replace("_", "-"), "--" + name[2:].replace("-", "_")
+        spellings += [dashed, underscored] if dashes else [underscored, dashed]
+    return list(dict.fromkeys(spellings))
 
 
 def cli_fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if f.init and f.metadata.get("cli", True)]
 
 
-def add_options(parser: argparse.ArgumentParser, cls: type) -> argparse.ArgumentParser:
-    """``--config`` and one flag per field of the config dataclass ``cls``. Flags not given stay out of the
-    namespace, so they override a YAML file only where they are given."""
+def add_options(parser: argparse.ArgumentParser, cls: type, dashes: bool = True) -> argparse.ArgumentParser:
+    """``--config`` and one flag per field of the config dataclass ``cls`` (see ``flag_names``). Flags not given
+    stay out of the namespace, so they override a YAML file only where they are given."""
     parser.add_argument("--config", help="YAML file of settings; flags given here override it.")
     for f in cli_fields(cls):
         base, is_list = field_type(cls, f)
@@ -69,13 +75,13 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> argparse.Argument
             kw.setdefault("type", base)
             if is_list and kw.get("action") != "append":
                 kw.setdefault("nargs", "+")
-        parser.add_argument(*flag_names(f), **kw)
+        parser.add_argument(*flag_names(f, dashes), **kw)
     return parser
 
 
 def build_parser(cls: type, prog: str | None = None, description: str | None = None) -> argparse.ArgumentParser:
-    """A parser for the config dataclass ``cls`` (see ``add_options``)."""
-    return add_options(argparse.ArgumentParser(prog=prog, description=description or cls.__doc__), cls)
+    """A training script's parser for the config dataclass ``cls`` (see ``add_options``; ``--a_b`` first)."""
+    return add_options(argparse.ArgumentParser(prog=prog, description=description or cls.__doc__), cls, dashes=False)
 
 
 def load_yaml_settings(path: str | Path, cls: type) -> dict[str, Any]:
