@@ -8,31 +8,50 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from styleboost.core.errors import run_cli
-from styleboost.evaluation import evaluate, protocol
+from styleboost.core.settings import add_options, settings_from_namespace
+from styleboost.evaluation import config, evaluate, protocol
 from styleboost.experiments import compare
 from styleboost.generation import generate
 from styleboost.style_encoder import evaluation
 from styleboost.styles import synthstyle
 
 
-SUB_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
-    "generate": (generate.add_arguments, "Generate images from prompt files."),
-    "make-style-set": (synthstyle.add_arguments, "Build the synthetic style data set."),
-    "evaluate": (evaluate.add_arguments, "Score generated images against the StyleRef set; compare runs."),
-    "style-eval": (evaluation.add_arguments, "Compare style encoders by style retrieval."),
-    "protocol": (protocol.add_arguments, "Generate with every run under one protocol, then evaluate them together."),
-    "compare": (compare.add_arguments, "Train, generate and evaluate every method on a held-out toy style."),
+@dataclass(frozen=True)
+class SubCommand:
+    """A sub-command: the config dataclass its flags come from, and the function that runs a config."""
+
+    config: type
+    run: Callable[[Any], int]
+    help: str
+
+    def add_to(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        add_options(parser, self.config)
+        parser.set_defaults(func=lambda args: self.run(settings_from_namespace(self.config, args)))
+        return parser
+
+
+SUB_COMMANDS: dict[str, SubCommand] = {
+    "generate": SubCommand(generate.GenerateConfig, generate.run, "Generate images from prompt files."),
+    "make-style-set": SubCommand(synthstyle.StyleSetConfig, synthstyle.run, "Build the synthetic style data set."),
+    "evaluate": SubCommand(config.EvaluateConfig, evaluate.run,
+                           "Score generated images against the StyleRef set; compare runs."),
+    "style-eval": SubCommand(evaluation.StyleEvalConfig, evaluation.run, "Compare style encoders by style retrieval."),
+    "protocol": SubCommand(protocol.ProtocolRunConfig, protocol.run,
+                           "Generate with every run under one protocol, then evaluate them together."),
+    "compare": SubCommand(compare.CompareConfig, compare.run,
+                          "Train, generate and evaluate every method on a held-out toy style."),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="styleboost", description="StyleBoost toolkit.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (add_arguments, help) in SUB_COMMANDS.items():
-        add_arguments(sub.add_parser(name, help=help, description=help))
+    for name, command in SUB_COMMANDS.items():
+        command.add_to(sub.add_parser(name, help=command.help, description=command.help))
     return parser
 
 
@@ -43,11 +62,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def sub_command_main(name: str, argv: list[str] | None = None, prog: str | None = None) -> int:
     """One sub-command as a program of its own (the ``eval/`` scripts): its flags, its one-line errors."""
-    add_arguments, help = SUB_COMMANDS[name]
-    parser = argparse.ArgumentParser(prog=prog, description=help)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_cli(lambda: args.func(args), prog=parser.prog)
+    command = SUB_COMMANDS[name]
+    args = command.add_to(argparse.ArgumentParser(prog=prog, description=command.help)).parse_args(argv)
+    return run_cli(lambda: args.func(args), prog=prog or "styleboost")
 
 
 if __name__ == "__main__":

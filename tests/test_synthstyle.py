@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from styleboost import cli
 from styleboost.core.errors import StyleBoostError
 from styleboost.styles.stylize import STYLES
 from styleboost.styles.synthstyle import (
@@ -18,7 +18,6 @@ from styleboost.styles.synthstyle import (
     HELDOUT_PHOTOS,
     MANIFEST_NAME,
     SPLITS,
-    add_arguments,
     build_style_set,
     contact_sheet_of_styles,
     make_contents,
@@ -132,10 +131,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path, change, message):
 
 
 def test_command_line_builds_the_default_styles_and_prints_one_line(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args([str(tmp_path / "out"), "--size", "32", "--train_contents", "2", "--heldout-contents", "2"])
-    assert args.func(args) == 0
+    argv = ["make-style-set", str(tmp_path / "out"), "--size", "32", "--train_contents", "2", "--heldout-contents", "2"]
+    assert cli.main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     seen = len(STYLES) - len(DEFAULT_HELDOUT_STYLES)
     assert len(lines) == 1 and lines[0].startswith(f"{2 * seen * 2 + 2 * 6} images")

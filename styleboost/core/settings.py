@@ -25,11 +25,12 @@ _ARGPARSE_KEYS = ("choices", "action", "metavar", "nargs", "type")
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[str, ...] | None = None,
-           cli: bool = True, **argparse_kwargs: Any) -> Any:
+           positional: bool = False, cli: bool = True, **argparse_kwargs: Any) -> Any:
     """A dataclass field that carries its command-line help. ``flags`` names the flag when it differs from
-    the field (``--token`` for ``tokens``); ``cli=False`` keeps the field off the command line; ``choices``,
-    ``action`` and ``metavar`` pass through to argparse. Without a default the setting is required."""
-    metadata = {"help": help, "flags": flags, "cli": cli, **argparse_kwargs}
+    the field (``--token`` for ``tokens``); ``positional`` makes it a positional argument; ``cli=False`` keeps
+    it off the command line; ``choices``, ``action``, ``metavar``, ``type`` and ``nargs`` pass through to
+    argparse. Without a default the setting is required."""
+    metadata = {"help": help, "flags": flags, "positional": positional, "cli": cli, **argparse_kwargs}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -75,7 +76,10 @@ def add_options(parser: argparse.ArgumentParser, cls: type, dashes: bool = True)
             kw.setdefault("type", base)
             if is_list and kw.get("action") != "append":
                 kw.setdefault("nargs", "+")
-        parser.add_argument(*flag_names(f, dashes), **kw)
+        if f.metadata.get("positional"):
+            parser.add_argument(f.name, **{k: v for k, v in kw.items() if k != "dest"})
+        else:
+            parser.add_argument(*flag_names(f, dashes), **kw)
     return parser
 
 

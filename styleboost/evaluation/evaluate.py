@@ -13,7 +13,6 @@ report's top-level record, and the command line. The settings are in ``config``,
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -25,7 +24,6 @@ from styleboost.core.errors import StyleBoostError
 from styleboost.core.manifest import package_versions
 from styleboost.core.notice import notice
 from styleboost.core.paths import default_cache_dir
-from styleboost.core.settings import add_options, settings_from_namespace
 from styleboost.evaluation.config import EvaluateConfig, parse_runs
 from styleboost.evaluation.models import EvalModels, build_models, extractors_of, only_needed
 from styleboost.evaluation.report.files import REPORT_FILES, write_report
@@ -123,15 +121,8 @@ def assemble_report(config: EvaluateConfig, styleref: ImageSet, models: EvalMode
 # ----------------------------------------------------------------------------- command line
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``styleboost evaluate``: one per ``EvaluateConfig`` field (``--a-b`` or ``--a_b``)."""
-    add_options(parser, EvaluateConfig)
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(config: EvaluateConfig) -> int:
     """``styleboost evaluate``: score the runs and say where the report is."""
-    config = settings_from_namespace(EvaluateConfig, args)
     report = evaluate(config)
     print(overall_markdown(report))
     print(f"report of {len(report['runs'])} run(s) in {Path(config.out)}: {', '.join(REPORT_FILES.values())}")

@@ -5,20 +5,19 @@ images per prompt, seeds and sampler, and which metrics with which models. Those
 of ``GenerateConfig`` and ``EvaluateConfig``; ``Protocol`` takes them from there (type, default and
 help), so a protocol key means what the flag of the same name means. ``run_protocol`` makes the
 images of every run into ``<out>/generated/<run>/`` (images already there are kept, so an
-interrupted protocol resumes) and writes the report into ``<out>/report/``; ``add_arguments`` / ``run``
-are its command line (``ProtocolRunConfig``).
+interrupted protocol resumes) and writes the report into ``<out>/report/``; ``run`` is
+``styleboost protocol``, whose flags are the fields of ``ProtocolRunConfig``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.core.settings import add_options, load_yaml_settings, option, settings_from_namespace
+from styleboost.core.settings import load_yaml_settings, option
 from styleboost.evaluation.config import EvaluateConfig, parse_runs
 from styleboost.evaluation.evaluate import evaluate
 from styleboost.evaluation.models import EvalModels
@@ -199,15 +198,8 @@ class ProtocolRunConfig:
                 "overwrite": self.overwrite}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``styleboost protocol`` (and ``eval/run_protocol.py``): one per ``ProtocolRunConfig`` field."""
-    add_options(parser, ProtocolRunConfig)
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(config: ProtocolRunConfig) -> int:
     """``styleboost protocol``: generate and evaluate every run, and say where the report is."""
-    config = settings_from_namespace(ProtocolRunConfig, args)
     protocol = load_protocol(config.protocol)
     report = run_protocol(protocol, config.runs, config.styleref, config.out, model=config.model,
                           generate_settings=config.generate_settings(), evaluate_settings=config.evaluate_settings())

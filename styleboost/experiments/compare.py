@@ -15,7 +15,6 @@ interrupted comparison resumes.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shutil
@@ -32,7 +31,7 @@ from styleboost.toyworld import assets
 from styleboost.toyworld.world import HELDOUT_STYLES
 from styleboost.training.loop import train
 from styleboost.training.config import TrainConfig
-from styleboost.core.settings import add_options, option, settings_from_namespace
+from styleboost.core.settings import option
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.markdown import markdown_table
 from styleboost.core.manifest import read_manifest
@@ -228,15 +227,8 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     return summary
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``styleboost compare`` (one per ``CompareConfig`` field)."""
-    add_options(parser, CompareConfig)
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(config: CompareConfig) -> int:
     """``styleboost compare``: run the comparison and print its table."""
-    config = settings_from_namespace(CompareConfig, args)
     summary = compare(config)
     print((Path(config.out) / "compare.md").read_text())
     print(f"styleboost: {len(summary['table'])} methods compared in {config.out} (report/report.html)")

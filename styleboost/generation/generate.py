@@ -16,7 +16,6 @@ Output layout (``out/``)::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -33,7 +32,7 @@ from styleboost.core.atomic import save_image_atomic
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.images import file_sha256
 from styleboost.core.manifest import manifest_path, package_versions, read_manifest
-from styleboost.core.settings import add_options, option, settings_from_namespace
+from styleboost.core.settings import option
 from styleboost.generation.pipeline import SCHEDULERS, load_generation_pipeline, scheduler_name
 from styleboost.generation.records import (
     ImageJob,
@@ -333,16 +332,8 @@ def _write_run_line(out: Path, config: GenerateConfig, settings: dict[str, Any],
 # ----------------------------------------------------------------------------- the command
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``styleboost generate``: one per ``GenerateConfig`` field (``--a-b`` or ``--a_b``), and
-    ``--config FILE.yaml``."""
-    add_options(parser, GenerateConfig)
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(config: GenerateConfig) -> int:
     """``styleboost generate``: make the images and say where they are."""
-    config = settings_from_namespace(GenerateConfig, args)
     records = generate_images(config)
     print(f"{len(records)} images in {config.out} (metadata.jsonl, grids/)")
     return 0

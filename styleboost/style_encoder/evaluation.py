@@ -7,7 +7,6 @@ split, and the content-leak score when the set knows its contents (the synthetic
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.atomic import write_json_atomic
 from styleboost.core.manifest import package_versions
-from styleboost.core.settings import add_options, option, settings_from_namespace
+from styleboost.core.settings import option
 from styleboost.style_encoder.retrieval import markdown_table, retrieval_metrics
 from styleboost.style_encoder.dataset import StyleRecord, read_style_data
 from styleboost.style_encoder.factory import create_style_encoder
@@ -120,14 +119,8 @@ class StyleEvalConfig:
     progress: bool = option(True, "Progress bars (--no-progress: none).")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``styleboost style-eval`` (one per ``StyleEvalConfig`` field)."""
-    add_options(parser, StyleEvalConfig)
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = settings_from_namespace(StyleEvalConfig, args)
+def run(cfg: StyleEvalConfig) -> int:
+    """``styleboost style-eval``: score the encoders, print the table and say where the report is."""
     report = evaluate_encoders(cfg.encoders, [parse_set(s) for s in cfg.sets], cfg.out, cfg.overwrite,
                                cfg.batch_size, cfg.seed, cfg.device, cfg.progress)
     print(markdown_table(report["results"]))

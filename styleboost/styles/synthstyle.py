@@ -20,7 +20,6 @@ for byte and can be resumed: re-running with the same settings skips files alrea
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import functools
@@ -39,7 +38,7 @@ from PIL import Image, ImageDraw
 from styleboost.core.atomic import save_image_atomic, write_bytes_atomic
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.manifest import package_versions
-from styleboost.core.settings import add_options, option, settings_from_namespace
+from styleboost.core.settings import option
 from styleboost.styles import scenes
 from styleboost.styles.stylize import MIN_SIZE, STYLES, apply_style, check_style
 
@@ -297,7 +296,7 @@ class StyleSetConfig:
     """The settings of ``styleboost make-style-set``."""
 
     out: str = option(help="Folder for the set (train/, heldout_contents/, heldout_styles/, synthstyle.json).",
-                      cli=False)
+                      positional=True)
     seed: int = option(DEFAULT_SEED, "Seed of every content and styled image.")
     size: int = option(DEFAULT_SIZE, f"Image side in pixels (at least {MIN_SIZE}).")
     train_contents: int = option(DEFAULT_TRAIN_CONTENTS, "Training contents (photo crops and scenes).")
@@ -305,17 +304,8 @@ class StyleSetConfig:
     overwrite: bool = option(False, "Replace a set with other settings in OUT.")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``styleboost make-style-set``: OUT, then one flag per other ``StyleSetConfig`` field."""
-    out = next(f for f in dataclasses.fields(StyleSetConfig) if f.name == "out")
-    parser.add_argument("out", help=out.metadata["help"])
-    add_options(parser, StyleSetConfig)
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(cfg: StyleSetConfig) -> int:
     """``styleboost make-style-set``: build the set and say what is where."""
-    cfg = settings_from_namespace(StyleSetConfig, args)
     root = build_style_set(cfg.out, seed=cfg.seed, size=cfg.size, train_contents=cfg.train_contents,
                            heldout_contents=cfg.heldout_contents, overwrite=cfg.overwrite)
     counts = json.loads((root / MANIFEST_NAME).read_text())["counts"]
