@@ -29,7 +29,7 @@ from styleboost.experiments.embedded import embedded_settings, toyworld_file, to
 from styleboost.styles.stylize import check_style
 from styleboost.toyworld import assets
 from styleboost.toyworld.world import HELDOUT_STYLES
-from styleboost.training.loop import train
+from styleboost.training import loop
 from styleboost.training.config import TrainConfig
 from styleboost.core.settings import option
 from styleboost.core.errors import StyleBoostError
@@ -136,7 +136,7 @@ def train_runs(cfg: CompareConfig, sets, model: str, out: Path) -> list[str]:
                 print(f"styleboost compare: training {name} ({spec.description})", flush=True)
                 settings.validate()
                 shutil.rmtree(out / "generated" / name, ignore_errors=True)  # images of an older run
-                train(dataclasses.replace(settings, overwrite=True))
+                loop.train(dataclasses.replace(settings, overwrite=True))
             runs.append(f"{name}={folder}")
     return runs
 
