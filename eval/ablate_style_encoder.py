@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from styleboost.core.errors import run_cli
-from styleboost.style_encoder.retrieval import markdown_table
 from styleboost.style_encoder.evaluation import evaluate_encoders
+from styleboost.style_encoder.retrieval import markdown_table
 from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
 
 VARIANTS: dict[str, dict] = {

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 from styleboost.core.errors import run_cli
-from styleboost.evaluation.report.headless import SCREENSHOT_HEIGHT, SCREENSHOT_WIDTH, screenshot
 from styleboost.evaluation.report.checks import rendered_report_checks
 from styleboost.evaluation.report.files import REPORT_FILES
+from styleboost.evaluation.report.headless import SCREENSHOT_HEIGHT, SCREENSHOT_WIDTH, screenshot
 
 
 def main(argv: list[str] | None = None) -> int:

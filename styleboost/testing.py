@@ -22,11 +22,11 @@ import torch
 
 from styleboost.core.atomic import publish, save_image_atomic
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.paths import default_cache_dir
 from styleboost.evaluation.models import EvalModels
+from styleboost.generation.records import ImageJob, make_record
 from styleboost.metrics.clip import load_clip
 from styleboost.metrics.extractors import GramMatrices, ModuleFeatures, StyleVectors
-from styleboost.core.paths import default_cache_dir
-from styleboost.generation.records import ImageJob, make_record
 from styleboost.sd.loading import assemble_pipeline
 from styleboost.sd.tokenizer import build_clip_tokenizer
 from styleboost.sd.tokens import fill_placeholders

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from styleboost.experiments.compare import CompareConfig, claim, compare, summarise, train_runs
 from styleboost.core.errors import StyleBoostError
+from styleboost.experiments.compare import CompareConfig, claim, compare, summarise, train_runs
 from styleboost.toyworld import assets
 
 PERSONALISED = ("dreambooth", "styleboost", "lora", "textual_inversion")

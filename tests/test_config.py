@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from styleboost.core.settings import load_yaml_settings
-from styleboost.training.config import TrainConfig, config_from_args
-from styleboost.experiments.embedded import embedded_settings
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.settings import load_yaml_settings
+from styleboost.experiments.embedded import embedded_settings
+from styleboost.training.config import TrainConfig, config_from_args
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "train_scripts" / "configs").glob("*.yaml"))
 

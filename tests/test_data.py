@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from conftest import write_styleref_images
 
-from styleboost.training.data import DrawSampler, ImageTransform, StyleBoostDataset, collate, load_examples
 from styleboost.sd.tokens import fill_placeholders, tokens_in
+from styleboost.training.data import DrawSampler, ImageTransform, StyleBoostDataset, collate, load_examples
 
 
 def test_sampler_started_midway_continues_the_uninterrupted_stream():

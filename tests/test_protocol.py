@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.sd.weights import LORA_FILE
 from styleboost.evaluation.protocol import load_protocol, run_source
+from styleboost.sd.weights import LORA_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = sorted((ROOT / "eval" / "protocols").glob("*.yaml"))

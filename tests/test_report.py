@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.evaluation.report.headless import dump_dom, find_chromium, screenshot
 from styleboost.evaluation.report.charts import Bar, bar_chart_svg, nice_ticks
 from styleboost.evaluation.report.checks import check_dom, check_rendered_report
 from styleboost.evaluation.report.files import write_report
+from styleboost.evaluation.report.headless import dump_dom, find_chromium, screenshot
 from styleboost.evaluation.report.html import render_html
 from styleboost.evaluation.report.markdown import render_markdown
 

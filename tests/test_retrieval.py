@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from styleboost.style_encoder import retrieval
 from styleboost.core.errors import StyleBoostError
+from styleboost.style_encoder import retrieval
 from styleboost.style_encoder.retrieval import markdown_table, query_database_split, retrieval_metrics
 
 

@@ -10,8 +10,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-from helpers import one_line_error
 import torch
+from helpers import one_line_error
 
 from styleboost import cli
 from styleboost.core import notice as notice_module
@@ -101,8 +101,8 @@ def test_pivotal_tuning_token_embeddings_have_their_own_learning_rate(train_conf
 
 
 def test_embedding_lr_defaults_to_the_learning_rate(train_config):
-    from styleboost.training.methods import build_method
     from styleboost.training.loop import load_models
+    from styleboost.training.methods import build_method
 
     cfg = train_config(method="textual_inversion", new_token=["<s>"], learning_rate=3e-3)
     models, _ = load_models(cfg)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_entry_point
 from PIL import Image
 
 from styleboost.core.errors import StyleBoostError
@@ -19,8 +20,6 @@ from styleboost.style_encoder.sampler import PKBatchSampler
 from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
 from styleboost.toyworld import scenes
 from styleboost.toyworld.world import draw_sample
-
-from conftest import load_entry_point
 
 TINY_ARCH = {
     "name": "tiny-cnn",

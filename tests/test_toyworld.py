@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import load_entry_point
 from PIL import Image
 
-from conftest import load_entry_point
 from styleboost.core.errors import StyleBoostError
 from styleboost.toyworld import architectures as archs
 from styleboost.toyworld import assets, pretrain, scenes

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from styleboost.training.config import TrainConfig
 from styleboost.core.errors import StyleBoostError
+from styleboost.training.config import TrainConfig
 from styleboost.training.loop import build_run, train
 from styleboost.training.validation import (
     CPU_IMAGES_PER_PROMPT,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 
 from styleboost.core.errors import run_cli
-from styleboost.training.config import config_from_args
 from styleboost.evaluation.report.markdown import overall_markdown
 from styleboost.experiments.embedded import embedded_settings, evaluate_run, fill_local_defaults, uses_toy_world
+from styleboost.training.config import config_from_args
 from styleboost.training.loop import train
 
 

@@ -24,6 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from styleboost.core.atomic import write_bytes_atomic
+from styleboost.core.errors import StyleBoostError
+from styleboost.core.manifest import read_manifest
+from styleboost.core.markdown import markdown_table
+from styleboost.core.notice import notice
+from styleboost.core.settings import option
 from styleboost.evaluation.protocol import run_protocol
 from styleboost.experiments.embedded import embedded_settings, toyworld_file, toyworld_protocol
 from styleboost.styles.stylize import check_style
@@ -31,11 +36,6 @@ from styleboost.toyworld import assets
 from styleboost.toyworld.world import HELDOUT_STYLES
 from styleboost.training import loop
 from styleboost.training.config import TrainConfig
-from styleboost.core.settings import option
-from styleboost.core.errors import StyleBoostError
-from styleboost.core.markdown import markdown_table
-from styleboost.core.manifest import read_manifest
-from styleboost.core.notice import notice
 
 COMPARED_METRICS = (("style_score", "style", True), ("clip_t", "CLIP-T", True), ("kid", "KID x10^3", False))
 SUMMARY_SETS = ("people", "non_people", "overall")

@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
+from styleboost.core.notice import notice
 from styleboost.evaluation.protocol import load_protocol, run_protocol
 from styleboost.toyworld import assets
 from styleboost.training.config import TrainConfig
-from styleboost.core.notice import notice
 
 EVALUATION_DIR = "evaluation"
 

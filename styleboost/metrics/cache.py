@@ -14,8 +14,8 @@ from typing import Iterable
 
 import torch
 from safetensors import SafetensorError
-from torch import nn
 from safetensors.torch import load_file, save
+from torch import nn
 
 from styleboost.core.atomic import write_bytes_atomic
 from styleboost.core.images import file_sha256

@@ -17,9 +17,9 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from styleboost.core.errors import StyleBoostError, first_line
-from styleboost.metrics.cache import file_identity, module_fingerprint
 from styleboost.core.notice import notice
 from styleboost.core.shipped import shipped_clip_dirs
+from styleboost.metrics.cache import file_identity, module_fingerprint
 
 DEFAULT_CLIP = "ViT-L-14:openai"
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from styleboost.core.images import IMAGE_SUFFIXES, list_images
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.images import IMAGE_SUFFIXES, list_images
 from styleboost.generation.records import read_metadata
 
 UNKNOWN_PROMPT_SET = "unknown"

@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from styleboost.core.images import open_rgb
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.images import open_rgb
 
 
 def decode_square(path: Path, size: int) -> torch.Tensor:

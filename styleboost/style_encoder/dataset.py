@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from PIL import UnidentifiedImageError
 
-from styleboost.core.images import IMAGE_SUFFIXES
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.images import IMAGE_SUFFIXES
 from styleboost.style_encoder.preprocess import Preprocess, to_uint8_tensor
 
 METADATA_FILE = "metadata.csv"

@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from styleboost.core.errors import StyleBoostError
 from styleboost.core.atomic import write_json_atomic
+from styleboost.core.errors import StyleBoostError
 from styleboost.core.manifest import package_versions
 from styleboost.core.settings import option
-from styleboost.style_encoder.retrieval import markdown_table, retrieval_metrics
 from styleboost.style_encoder.dataset import StyleRecord, read_style_data
 from styleboost.style_encoder.factory import create_style_encoder
 from styleboost.style_encoder.model import StyleEncoder
+from styleboost.style_encoder.retrieval import markdown_table, retrieval_metrics
 
 REPORT_JSON = "style_eval.json"
 REPORT_MD = "style_eval.md"

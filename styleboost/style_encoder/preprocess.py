@@ -14,8 +14,7 @@ from typing import Sequence, Union
 
 import torch
 from PIL import Image
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import v2
+from torchvision.transforms import InterpolationMode, v2
 
 from styleboost.core.images import open_rgb
 

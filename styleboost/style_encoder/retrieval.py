@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from styleboost.core.errors import StyleBoostError
 from styleboost.core import markdown
+from styleboost.core.errors import StyleBoostError
 
 DEFAULT_KS = (1, 10, 100)
 TABLE_COLUMNS = ("accuracy", "classifier_accuracy", "map@1", "map@10", "map@100", "recall@1", "recall@10", "content_leak")

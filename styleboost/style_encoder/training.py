@@ -22,12 +22,9 @@ from typing import Any
 
 import torch
 
-from styleboost.training.accelerator import lr_schedule, make_accelerator
-from styleboost.training.checkpoint import resolve_resume, save_checkpoint
-from styleboost.core.settings import option, settings_from_args
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.manifest import package_versions, read_manifest, update_manifest
-from styleboost.training.run_dir import claim_run_dir
+from styleboost.core.settings import option, settings_from_args
 from styleboost.style_encoder.dataset import (
     StyleImageDataset,
     StyleRecord,
@@ -36,10 +33,13 @@ from styleboost.style_encoder.dataset import (
     write_splits,
 )
 from styleboost.style_encoder.evaluation import score_encoder
-from styleboost.style_encoder.factory import load_style_encoder, create_style_encoder, save_style_encoder
+from styleboost.style_encoder.factory import create_style_encoder, load_style_encoder, save_style_encoder
 from styleboost.style_encoder.losses import DISTANCE_LOSSES, style_loss
 from styleboost.style_encoder.model import StyleEncoder
 from styleboost.style_encoder.sampler import PKBatchSampler
+from styleboost.training.accelerator import lr_schedule, make_accelerator
+from styleboost.training.checkpoint import resolve_resume, save_checkpoint
+from styleboost.training.run_dir import claim_run_dir
 
 SELECTION_METRIC = "map@10"
 

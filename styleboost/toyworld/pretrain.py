@@ -34,14 +34,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from styleboost.core.atomic import publish, remove_path, write_bytes_atomic
-from styleboost.core.settings import option, settings_from_args
 from styleboost.core.errors import StyleBoostError
-from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
-from styleboost.toyworld import quality
-from styleboost.training.step import add_noise, prediction_target, sample_weights
+from styleboost.core.settings import option, settings_from_args
 from styleboost.sd.loading import assemble_pipeline
+from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
 from styleboost.toyworld import architectures as archs
+from styleboost.toyworld import quality
 from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, render_world
+from styleboost.training.step import add_noise, prediction_target, sample_weights
 
 PIPELINE_DIR, CLIP_DIR, ENCODER_DIR, SAMPLES_DIR = "pipeline", "clip", "style_encoder", "samples"
 SUMMARY_FILE = "pretrain.json"

@@ -16,8 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from styleboost.core.atomic import save_image_atomic, write_json_atomic, write_text_atomic
-from styleboost.core.images import IMAGE_SUFFIXES
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.images import IMAGE_SUFFIXES
 from styleboost.core.notice import notice
 from styleboost.sd.sampling import batches, draw_images
 

@@ -22,8 +22,9 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from styleboost.training.methods import FullPart, Method, Models
 from styleboost.sd.weights import EMBEDDINGS_DIR, EMBEDDINGS_FILE, KOHYA_FILE, LORA_FILE, embedding_file_names
+from styleboost.training.methods import FullPart, Method, Models
+
 
 @dataclass
 class TrainingInfo:

@@ -18,6 +18,12 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from styleboost.core.errors import StyleBoostError
+from styleboost.core.manifest import data_hashes, package_versions, update_manifest
+from styleboost.core.notice import notice
+from styleboost.sd.families import concat_conditioning, family_for
+from styleboost.sd.loading import default_resolution, load_pipeline, source_name
+from styleboost.sd.tokens import add_new_tokens, existing_token_ids
 from styleboost.training import checkpoint as ckpt
 from styleboost.training.accelerator import lr_schedule, make_accelerator
 from styleboost.training.aux import generate_class_images
@@ -31,16 +37,10 @@ from styleboost.training.data import (
     collate,
     load_examples,
 )
-from styleboost.core.errors import StyleBoostError
-from styleboost.sd.families import concat_conditioning, family_for
-from styleboost.core.manifest import data_hashes, package_versions, update_manifest
-from styleboost.training.methods import Method, Models, build_method
-from styleboost.sd.loading import default_resolution, load_pipeline, source_name
-from styleboost.core.notice import notice
-from styleboost.training.run_dir import claim_run_dir
 from styleboost.training.export import export_weights, training_info
+from styleboost.training.methods import Method, Models, build_method
 from styleboost.training.model_card import write_model_card
-from styleboost.training.validation import run_validation
+from styleboost.training.run_dir import claim_run_dir
 from styleboost.training.step import (
     add_noise,
     image_latents,
@@ -49,7 +49,7 @@ from styleboost.training.step import (
     sample_generators,
     sample_weights,
 )
-from styleboost.sd.tokens import add_new_tokens, existing_token_ids
+from styleboost.training.validation import run_validation
 
 WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 CAPTION_BATCH = 16  # captions encoded per text-encoder call when the conditioning is precomputed

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from styleboost.sd.weights import EMBEDDINGS_DIR, EMBEDDINGS_FILE, LORA_FILE, embedding_file_names
 from styleboost.sd.loading import source_name
+from styleboost.sd.weights import EMBEDDINGS_DIR, EMBEDDINGS_FILE, LORA_FILE, embedding_file_names
 
 
 def base_model_line(cfg) -> str:

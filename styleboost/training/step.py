@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from diffusers.training_utils import compute_snr
 
-
 Generators = torch.Generator | list[torch.Generator]
 
 

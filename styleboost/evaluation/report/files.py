@@ -12,7 +12,6 @@ from styleboost.core.errors import StyleBoostError
 from styleboost.evaluation.report.html import render_html
 from styleboost.evaluation.report.markdown import render_markdown
 
-
 REPORT_FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
 
 

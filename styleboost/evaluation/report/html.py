@@ -41,7 +41,6 @@ from styleboost.evaluation.report.view import (
     styleref_summary,
 )
 
-
 CSS = """
 :root{--fg:#1f2328;--muted:#59636e;--line:#d0d7de;--zebra:#f6f8fa;--head:#eef1f4;--best:#d8f5de}
 *{box-sizing:border-box}

@@ -10,7 +10,6 @@ from typing import Any, Mapping
 
 from PIL import Image, ImageOps
 
-
 THUMB_SIZE = 96
 THUMB_QUALITY = 80
 

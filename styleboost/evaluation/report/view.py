@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-
 TITLE = "StyleBoost evaluation report"
 OVERALL = "Overall"
 UNKNOWN_PROMPT = "(prompt unknown)"
