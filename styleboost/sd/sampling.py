@@ -2,7 +2,7 @@
 
 Each image gets its own CPU ``torch.Generator`` seeded with its own seed, so an image does not depend on
 the batch it is drawn in nor on the device the model runs on. Training's class images and validation
-samples and ``styleboost generate`` all draw through ``draw_images``.
+samples, ``styleboost generate`` and the toy world's quality bar all draw through ``draw_images``.
 """
 
 from __future__ import annotations

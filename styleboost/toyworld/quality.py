@@ -24,6 +24,7 @@ from PIL import Image
 
 from styleboost.core.atomic import save_image_atomic
 from styleboost.metrics.clip import load_clip
+from styleboost.sd.sampling import batches, draw_images
 from styleboost.style_encoder import create_style_encoder
 from styleboost.toyworld import scenes
 from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, styled_caption
@@ -31,12 +32,11 @@ from styleboost.toyworld.world import NATURAL, WorldConfig, draw_sample, styled_
 
 def generate(pipe, prompts: Sequence[str], seed: int, steps: int, guidance: float, batch_size: int = 32) -> np.ndarray:
     """uint8 ``(N, H, W, 3)`` images, one per prompt, image ``i`` seeded with ``seed + i``."""
+    seeds = [seed + i for i in range(len(prompts))]
     out = []
-    for start in range(0, len(prompts), batch_size):
-        chunk = list(prompts[start:start + batch_size])
-        generators = [torch.Generator().manual_seed(seed + start + i) for i in range(len(chunk))]
-        result = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
-                      output_type="np").images
+    for chunk in batches(list(zip(prompts, seeds)), batch_size):
+        result = draw_images(pipe, [p for p, _ in chunk], [s for _, s in chunk], num_inference_steps=steps,
+                             guidance_scale=guidance, output_type="np")
         out.append(np.clip(np.rint(result * 255), 0, 255).astype(np.uint8))
     return np.concatenate(out)
 
