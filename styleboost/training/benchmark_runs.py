@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any, Callable
 
 import torch
@@ -136,12 +137,6 @@ def bench_steps(settings: dict[str, Any], cfg: BenchConfig, folder: Path) -> lis
             "device": record["device"], "threads": record["threads"], "final_loss": record["final_loss"],
         })
     return results
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def overhead_share(result: dict[str, Any]) -> float:
