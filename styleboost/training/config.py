@@ -90,6 +90,10 @@ class TrainConfig:
     resolution: int | None = option(None, "Training resolution, a multiple of 8 (default: the model's native size).")
     center_crop: bool = option(False, "Center crop instead of a random crop.")
     random_flip: bool = option(False, "Random horizontal flips.")
+    image_background: str = option(
+        "white", "Colour transparent pixels (RGBA, LA, palette transparency) are composited on: a colour name or "
+        "#rrggbb."
+    )
     cache_latents: bool = option(False, "Encode every image once with the VAE before training.")
     dataloader_num_workers: int = option(0, "DataLoader worker processes.")
     # outputs
