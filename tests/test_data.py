@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import torch
 from conftest import write_styleref_images
+from PIL import Image
 
 from styleboost.sd.tokens import fill_placeholders, tokens_in
-from styleboost.training.data import DrawSampler, ImageTransform, StyleBoostDataset, collate, load_examples
+from styleboost.training.data import (
+    DrawSampler,
+    ImageTransform,
+    LatentCache,
+    StyleBoostDataset,
+    collate,
+    load_examples,
+)
 
 
 def test_sampler_started_midway_continues_the_uninterrupted_stream():
@@ -52,3 +60,29 @@ def test_placeholders_and_token_matching():
     assert tokens_in("a man in sks style", ["sks"]) == ["sks"]
     assert tokens_in("a man in sksy style", ["sks"]) == []
     assert tokens_in("in <v1> style", ["<v1>", "<v2>"]) == ["<v1>"]
+
+
+def test_images_far_below_the_resolution_are_warned_about_once_naming_the_smallest(tmp_path, capsys):
+    write_styleref_images(tmp_path, 3, size=32)
+    Image.new("RGB", (8, 8), "gray").save(tmp_path / "tiny.png")
+    Image.new("RGB", (12, 40), "gray").save(tmp_path / "thin.png")
+    examples = load_examples(tmp_path, "[V] style", ["sks"], flag="--styleref_dir", needs_token=True, resolution=64)
+    assert len(examples) == 5
+    lines = [line for line in capsys.readouterr().err.splitlines() if "upscaled" in line]
+    assert len(lines) == 1, lines
+    assert "2 of 5 image(s)" in lines[0] and "tiny.png, 8x8" in lines[0] and str(tmp_path) in lines[0]
+
+
+def test_transparent_images_are_noted_once_and_trained_on_the_background(tmp_path, capsys):
+    for name in ("a.png", "b.png"):
+        Image.new("RGBA", (16, 16), (255, 0, 0, 0)).save(tmp_path / name)  # transparent, storing red
+    Image.new("RGB", (16, 16), "blue").save(tmp_path / "c.png")
+    black = (0, 0, 0)
+    examples = load_examples(tmp_path, "[V] style", ["sks"], flag="--styleref_dir", needs_token=True, background=black)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "transparent" in line]
+    assert len(lines) == 1, lines
+    assert "2 of 3 image(s) have transparent pixels: composited on #000000 (set by --image_background)" in lines[0]
+    transform = ImageTransform(8, center_crop=True, background=black)
+    pixels = StyleBoostDataset(examples, None, transform, seed=0)[(0, 0)]["instance"]["pixel_values"]
+    assert torch.equal(pixels, torch.full((3, 8, 8), -1.0))  # black, not red
+    assert LatentCache(transform).transform.background == black

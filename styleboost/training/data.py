@@ -1,13 +1,15 @@
 """Image sets for training: StyleRef and Aux folders, captions, transforms and the paired dataset.
 
-An image's caption is a same-name ``.txt`` beside it; otherwise the set's prompt is used. The
-dataset yields one StyleRef example and, when an Aux set is used, one Aux example per index, and
-draws its augmentation from a per-draw seed so that a resumed run sees exactly the same batches.
+An image's caption is a same-name ``.txt`` beside it; otherwise the set's prompt is used. Loading a
+set says once what is odd about it (files skipped, transparent images and their background, images
+far below the training resolution). The dataset yields one StyleRef example and, when an Aux set is
+used, one Aux example per index, and draws its augmentation from a per-draw seed so that a resumed
+run sees exactly the same batches.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -16,7 +18,17 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from styleboost.core.images import decodable, list_images, open_rgb
+from styleboost.core.images import (
+    RGB,
+    WHITE,
+    ImageInfo,
+    list_images,
+    open_rgb,
+    small_images_note,
+    survey,
+    transparency_note,
+)
+from styleboost.core.notice import notice
 from styleboost.sd.tokens import fill_placeholders, require_token
 
 
@@ -29,11 +41,17 @@ class Example:
 
 
 def load_examples(
-    folder: str | Path, default_prompt: str, tokens: list[str], *, flag: str, needs_token: bool
+    folder: str | Path, default_prompt: str, tokens: list[str], *, flag: str, needs_token: bool,
+    resolution: int | None = None, background: RGB = WHITE, main_process: bool = True,
 ) -> list[Example]:
-    """The examples of one image folder, captions filled in and checked for the bound tokens."""
+    """The examples of one image folder, captions filled in and checked for the bound tokens.
+
+    Notices name the files skipped; one notice says how many images are transparent and the
+    ``background`` they are composited on, one how many have a short side under half ``resolution``."""
+    infos = survey(list_images(folder, flag=flag, main_process=main_process), flag=flag, main_process=main_process)
+    note_image_set(infos, f"{flag} {folder}", resolution, background, main_process)
     examples = []
-    for path in decodable(list_images(folder, flag=flag), flag=flag):
+    for path in (info.path for info in infos):
         caption_file = path.with_suffix(".txt")
         raw = caption_file.read_text(encoding="utf-8").strip() if caption_file.is_file() else default_prompt
         source = str(caption_file) if caption_file.is_file() else f"{flag} prompt"
@@ -44,13 +62,27 @@ def load_examples(
     return examples
 
 
+def note_image_set(infos: list[ImageInfo], where: str, resolution: int | None, background: RGB,
+                   main_process: bool) -> None:
+    """The once-per-set notices: transparency and its background, images far below the resolution."""
+    for note in (transparency_note(infos, background, "--image_background"), small_images_note(infos, resolution)):
+        if note:
+            notice(f"{where}: {note}", main_process=main_process)
+
+
 @dataclass(frozen=True)
 class ImageTransform:
-    """Resize the short side, crop to a square (center or random), optionally flip; scale to [-1, 1]."""
+    """Decode (transparency on ``background``), resize the short side, crop to a square (center or
+    random), optionally flip; scale to [-1, 1]."""
 
     resolution: int
     center_crop: bool = False
     random_flip: bool = False
+    background: RGB = WHITE
+
+    def open(self, path: Path) -> Image.Image:
+        """The image file as 8-bit RGB, transparent pixels on ``background``."""
+        return open_rgb(path, self.background)
 
     def crop_box(self, size: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int, int]:
         width, height = size
@@ -123,7 +155,7 @@ class StyleBoostDataset(Dataset):
         if self.latent_cache is not None:
             flip = self.transform.random_flip and bool(rng.random() < 0.5)
             return {"latent_dist": self.latent_cache.get(example.path, flip), "caption": example.caption}
-        return {"pixel_values": self.transform(open_rgb(example.path), rng), "caption": example.caption}
+        return {"pixel_values": self.transform(self.transform.open(example.path), rng), "caption": example.caption}
 
     def __getitem__(self, key: tuple[int, int] | int) -> dict:
         index, draw = key if isinstance(key, tuple) else (key, key)
@@ -155,7 +187,7 @@ class LatentCache:
     """
 
     def __init__(self, transform: ImageTransform):
-        self.transform = ImageTransform(transform.resolution, center_crop=True, random_flip=transform.random_flip)
+        self.transform = replace(transform, center_crop=True)
         self.params: dict[tuple[Path, bool], torch.Tensor] = {}
 
     @torch.no_grad()
@@ -166,7 +198,7 @@ class LatentCache:
             for flip in flips:
                 if (example.path, flip) in self.params:
                     continue
-                pixels = self.transform(open_rgb(example.path), rng, flip=flip)[None]
+                pixels = self.transform(self.transform.open(example.path), rng, flip=flip)[None]
                 dist = vae.encode(pixels.to(device, dtype)).latent_dist
                 self.params[(example.path, flip)] = dist.parameters[0].float().cpu()
 
