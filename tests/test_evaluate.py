@@ -7,13 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from styleboost.cli import main
 from styleboost.core.errors import StyleBoostError
+from styleboost.evaluation import models as models_module
 from styleboost.evaluation.config import EvaluateConfig
 from styleboost.evaluation.evaluate import evaluate
+from styleboost.evaluation.models import load_gram_backbone
 from styleboost.metrics.loader import decode_square
+from styleboost.style_encoder.backbones import SmallCNN
 from styleboost.testing import register_tiny_open_clip, tiny_eval_models, write_styled_run, write_styleref
 
 PROMPTS = {
@@ -167,6 +171,37 @@ def test_mismatched_sizes_are_resized_and_noted(folders, models, tmp_path):
     assert any("1 of 3 image(s) are not 96x96" in note for note in report["notes"])
     assert all(im["metrics"]["style_score"] is not None for im in report["runs"][0]["images"])
 
+
+def test_a_styleref_image_that_does_not_decode_is_skipped_named_and_the_rest_scored(folders, models, tmp_path, capsys):
+    styleref = tmp_path / "styleref"
+    styleref.mkdir()
+    for image in sorted((folders / "styleref").glob("*.png")):
+        (styleref / image.name).write_bytes(image.read_bytes())
+    whole = (styleref / sorted(p.name for p in styleref.iterdir())[0]).read_bytes()
+    (styleref / "truncated.png").write_bytes(whole[: len(whole) // 2])  # the header reads, the pixels do not
+    report = evaluate(make_config(folders, "truncated", runs=("woodcut",), metrics=["style"], styleref=str(styleref),
+                                  cache_dir="none"), models)
+    named = [line for line in capsys.readouterr().err.splitlines() if "truncated.png" in line]
+    assert len(named) == 1 and "does not decode" in named[0], named
+    assert report["styleref"]["count"] == 8 and "truncated.png" not in report["styleref"]["files"]
+    assert any("truncated.png" in note for note in report["notes"])
+    assert all(im["metrics"]["style_score"] is not None for im in report["runs"][0]["images"])
+
+
+def test_random_gram_weights_are_the_same_network_every_time_whatever_the_global_seed(monkeypatch):
+    # a small CNN in VGG19's place: building VGG19 takes seconds, and what is tested is the seeding around it
+    monkeypatch.setattr(models_module, "VGG19Features", lambda layers, pretrained: SmallCNN([4, 8]))
+    pixels = torch.arange(3 * 32 * 32, dtype=torch.int64).remainder(251).to(torch.uint8).view(1, 3, 32, 32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        first = load_gram_backbone("random")(pixels)
+        torch.manual_seed(2)
+        second = load_gram_backbone("random")(pixels)
+        stream_after = torch.rand(4)
+        torch.manual_seed(2)
+        stream = torch.rand(4)
+    assert torch.equal(first, second)
+    assert torch.equal(stream_after, stream)  # the global random state is left as it was
 
 
 def test_cli_runs_the_real_loaders_offline(folders, capsys):

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.evaluation.config import EvaluateConfig
 from styleboost.metrics.cache import file_identity
@@ -25,6 +27,8 @@ from styleboost.style_encoder.backbones import VGG19Features
 
 # EvalModels attribute -> its entry in the report's "models"
 MODEL_INFO_KEYS = {"style": "style_encoder", "clip": "clip", "fid": "fid_features", "gram": "gram"}
+# --gram-weights random draws VGG19 from this seed: one network on every run, so Gram distances compare
+GRAM_RANDOM_SEED = 0
 
 
 @dataclass
@@ -56,10 +60,13 @@ def needs(config: EvaluateConfig) -> set[str]:
 
 
 def load_gram_backbone(weights: str) -> GramMatrices:
-    """VGG19 at relu1_1..relu5_1 with ImageNet weights (torchvision), a local .safetensors file, or random."""
+    """VGG19 at relu1_1..relu5_1 with ImageNet weights (torchvision), a local .safetensors file, or random
+    (drawn from ``GRAM_RANDOM_SEED``, leaving the global random state as it was)."""
     pretrained = None if weights == "random" else weights
     try:
-        backbone = VGG19Features(GATYS_VGG19_LAYERS, pretrained)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(GRAM_RANDOM_SEED)
+            backbone = VGG19Features(GATYS_VGG19_LAYERS, pretrained)
     except (OSError, RuntimeError) as err:  # a failed download or an unreadable file
         raise StyleBoostError(
             f"--gram-weights {weights}: VGG19 weights could not be loaded ({first_line(err)[:160]}); "

@@ -4,6 +4,7 @@ A run folder is what ``styleboost generate`` writes: ``metadata.jsonl`` names ea
 prompt (as generated, token filled in), prompt template (``[V]`` for the token), prompt set and
 seed. Images the metadata does not list, or a folder without metadata, are still scored, with
 their prompt unknown (CLIP-T is skipped for them and a note says so). ``grids/`` is never scored.
+StyleRef images that do not decode are skipped and named, as training skips them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.core.images import IMAGE_SUFFIXES, list_images
+from styleboost.core.images import IMAGE_SUFFIXES, list_images, listed, survey, transparency_note
 from styleboost.generation.records import read_metadata
 
 UNKNOWN_PROMPT_SET = "unknown"
@@ -181,15 +182,17 @@ def _folder_set(file: str) -> str:
 
 
 def read_styleref(folder: str | Path) -> ImageSet:
-    """The StyleRef images (directly inside the folder, as training reads them)."""
+    """The StyleRef images (directly inside the folder, as training reads them: a file that does not
+    decode is skipped with a notice naming it, transparency is composited on white)."""
     root = Path(folder).expanduser()
-    images = []
-    for path in list_images(root, flag="--styleref"):
-        size = image_size(path)
-        if size is None:
-            raise StyleBoostError(f"--styleref: {path} does not decode as an image")
-        images.append(EvalImage(path=path, file=path.name, prompt_set="styleref", size=size))
-    return ImageSet("StyleRef", root, images, size_notes("StyleRef", images))
+    files = list_images(root, flag="--styleref")
+    infos = survey(files, flag="--styleref")
+    images = [EvalImage(path=i.path, file=i.path.name, prompt_set="styleref", size=i.size) for i in infos]
+    notes = [f"StyleRef: {note}" for note in [transparency_note(infos)] if note]
+    skipped = sorted({p.name for p in files} - {i.path.name for i in infos})
+    if skipped:
+        notes.append(f"StyleRef: skipped {len(skipped)} file(s) that do not decode as images: {listed(skipped)}")
+    return ImageSet("StyleRef", root, images, notes + size_notes("StyleRef", images))
 
 
 def size_notes(name: str, images: list[EvalImage]) -> list[str]:
