@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -66,3 +68,27 @@ def test_checkpoints_total_limit_keeps_the_newest(train_config):
     assert not list(run.output_dir.glob("*.tmp"))
     saved = load_file(str(run.output_dir / "checkpoint-6" / "trainable_0.safetensors"))
     assert saved and all("lora_" in k for k in saved)  # only trainable weights, not the frozen UNet
+
+
+def test_checkpoint_files_reach_the_disk_before_the_marker(train_config, monkeypatch):
+    """A power loss must not leave a marked but incomplete checkpoint: each file, and the folder, is flushed
+    before the marker exists; the renamed folder's parent after. (Before, nothing was flushed.)"""
+    cfg = train_config(max_train_steps=3, checkpointing_steps=2)
+    temporary = Path(cfg.output_dir) / "checkpoint-2.tmp"
+    flushed: list[tuple[str, bool]] = []  # (path, whether the marker existed then)
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        flushed.append((os.readlink(f"/proc/self/fd/{fd}"), (temporary / "checkpoint.json").exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    run = train(cfg)
+    final = run.output_dir / "checkpoint-2"
+    files = [p for p in final.rglob("*") if p.is_file() and p.name != "checkpoint.json"]
+    assert files
+    before_marker = {path for path, marked in flushed if not marked}
+    for path in files:
+        assert str(temporary / path.relative_to(final)) in before_marker, path
+    assert str(temporary) in before_marker  # the folder's entries
+    assert str(run.output_dir) in {path for path, _ in flushed}  # the rename

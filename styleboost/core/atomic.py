@@ -3,6 +3,8 @@
 Every writer puts the data under a temporary name beside the target and renames it into place
 (``os.replace`` is atomic on one file system). ``publish`` does the same for a whole folder (a
 pipeline, an encoder, a checkpoint): it exists under its final name only once it is complete.
+``fsync_tree`` and ``fsync_folder`` make such a folder durable, so that a power loss cannot leave a
+complete-looking name over incomplete data.
 """
 
 from __future__ import annotations
@@ -45,6 +47,32 @@ def remove_path(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (names created, renamed or removed in it) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file under ``folder``, then every folder's entries, deepest first."""
+    folders = [Path(folder)]
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_dir():
+            folders.append(path)
+        else:
+            fsync_file(path)
+    for each in reversed(folders):
+        fsync_folder(each)
 
 
 def move_into_place(temporary: Path, final: Path) -> Path:
