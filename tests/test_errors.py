@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from conftest import write_styleref_images
+from safetensors.torch import load_file
 from helpers import one_line_error
 
 
@@ -108,13 +110,21 @@ def test_bad_yaml_config(train_main, capsys, tmp_path):
     assert "c.yaml" in line and "learnign_rate" in line
 
 
-def test_nan_loss_stops_and_keeps_the_last_checkpoint(train_main, capsys, base_args, tmp_path):
-    args = with_flag(base_args, "--max_train_steps", "6") + ["--learning_rate", "1e30", "--checkpointing_steps", "1",
-                                                              "--max_grad_norm", "1e38"]
+def test_nan_loss_keeps_only_checkpoints_that_did_not_diverge(train_main, capsys, base_args, tmp_path):
+    # warm-up: the first update has LR 0 (checkpoint-1 is good); the second, LR 2.5e29, diverges, and
+    # the loss of step 3 is NaN. Before, checkpoint-2 was kept and named, and resuming failed again.
+    args = with_flag(base_args, "--max_train_steps", "6") + [
+        "--learning_rate", "1e30", "--lr_scheduler", "linear", "--lr_warmup_steps", "4", "--checkpointing_steps", "1",
+        "--max_grad_norm", "1e38"]
     line = one_line_error(train_main, capsys, args)
-    assert "NaN" in line and "checkpoint-" in line
     out = tmp_path / "out"
-    checkpoints = sorted(out.glob("checkpoint-*"))
-    assert checkpoints and all((c / "checkpoint.json").is_file() for c in checkpoints)
+    assert "NaN" in line and "step 3" in line and f"last good checkpoint: {out / 'checkpoint-1'}" in line
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1"]
     assert not (out / "pytorch_lora_weights.safetensors").exists()
     assert json.loads((out / "run.json").read_text())["status"] == "failed"
+
+    # resuming from the named checkpoint with a lower learning rate finishes, with finite weights
+    assert train_main(with_flag(args, "--learning_rate", "1e-3") + ["--resume_from_checkpoint", "latest"]) == 0
+    assert "--learning_rate 1e+30 -> 0.001" in capsys.readouterr().err
+    weights = load_file(str(out / "pytorch_lora_weights.safetensors"))
+    assert all(torch.isfinite(w).all() and w.abs().max() < 1 for w in weights.values())

@@ -7,7 +7,9 @@ from typing import Callable
 
 
 class StyleBoostError(Exception):
-    """A user-fixable problem; the CLI prints it as one line, without a traceback."""
+    """A user-fixable problem; the CLI prints it as one line, without a traceback, and exits ``exit_code``."""
+
+    exit_code = 2
 
 
 def first_line(err: BaseException) -> str:
@@ -17,12 +19,12 @@ def first_line(err: BaseException) -> str:
 
 
 def run_cli(body: Callable[[], int | None], prog: str = "styleboost") -> int:
-    """Run ``body``; turn a ``StyleBoostError`` into one line on stderr and exit status 2."""
+    """Run ``body``; turn a ``StyleBoostError`` into one line on stderr and its exit status (2)."""
     try:
         return int(body() or 0)
     except StyleBoostError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

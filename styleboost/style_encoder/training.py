@@ -39,7 +39,7 @@ from styleboost.style_encoder.model import StyleEncoder
 from styleboost.style_encoder.sampler import PKBatchSampler
 from styleboost.training.accelerator import lr_schedule, make_accelerator
 from styleboost.training.checkpoint import resolve_resume, save_checkpoint
-from styleboost.training.run_dir import claim_run_dir
+from styleboost.training.run_dir import RunFolder
 
 SELECTION_METRIC = "map@10"
 
@@ -108,10 +108,11 @@ def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> 
 # --------------------------------------------------------------------------- set-up
 
 
-def prepare_output_dir(cfg: EncoderTrainConfig) -> Path:
-    """The output folder; one holding a run needs --overwrite (cleared) or --resume_from_checkpoint."""
+def prepare_output_dir(cfg: EncoderTrainConfig) -> RunFolder:
+    """The output folder, locked; one holding a run needs --overwrite (replaced once the new run starts) or
+    --resume_from_checkpoint."""
     output_dir = cfg.output_dir or time.strftime("runs/style-encoder-%Y%m%d-%H%M%S")
-    return claim_run_dir(output_dir, cfg.overwrite, cfg.resume_from_checkpoint, ("best", "last", "logs"))
+    return RunFolder(output_dir).claim(cfg.overwrite, cfg.resume_from_checkpoint)
 
 
 def load_splits(cfg: EncoderTrainConfig, out: Path) -> tuple[dict[str, list[StyleRecord]], list[str]]:
@@ -186,10 +187,15 @@ def start_manifest(accelerator, out: Path, cfg: EncoderTrainConfig, class_names:
 
 
 def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
-    """Train, validate, checkpoint and export; returns the output folder."""
+    """Train, validate, checkpoint and export; returns the output folder (locked while it trains)."""
+    with prepare_output_dir(cfg) as folder:
+        return train_in(folder, cfg)
+
+
+def train_in(folder: RunFolder, cfg: EncoderTrainConfig) -> Path:
     from tqdm.auto import tqdm
 
-    out = prepare_output_dir(cfg)
+    out = folder.path
     splits, class_names = load_splits(cfg, out)
     encoder = create_style_encoder(cfg.architecture, class_names=class_names, pretrained=cfg.pretrained,
                                    init_seed=cfg.seed)
@@ -201,6 +207,7 @@ def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
     start = resume[0] if resume else 0
     if resume:
         accelerator.load_state(str(resume[1]))
+    folder.start()
     start_manifest(accelerator, out, cfg, class_names, splits, start)
     sampler = PKBatchSampler(dataset.labels, cfg.styles_per_batch, cfg.images_per_style,
                              seed=cfg.seed * 1000 + accelerator.process_index,

@@ -18,13 +18,15 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from styleboost.core.errors import StyleBoostError
-from styleboost.core.manifest import data_hashes, package_versions, update_manifest
+from styleboost.core.errors import StyleBoostError, first_line
+from styleboost.core.manifest import data_hashes, package_versions, read_manifest, update_manifest
 from styleboost.core.notice import notice
 from styleboost.sd.families import concat_conditioning, family_for
 from styleboost.sd.loading import default_resolution, load_pipeline, source_name
 from styleboost.sd.tokens import add_new_tokens, existing_token_ids
+from styleboost.sd.weights import EMBEDDINGS_FILE, LORA_FILE
 from styleboost.training import checkpoint as ckpt
+from styleboost.training import resume as resuming
 from styleboost.training.accelerator import lr_schedule, make_accelerator
 from styleboost.training.aux import generate_class_images
 from styleboost.training.config import TrainConfig
@@ -40,7 +42,7 @@ from styleboost.training.data import (
 from styleboost.training.export import export_weights, training_info
 from styleboost.training.methods import Method, Models, build_method
 from styleboost.training.model_card import write_model_card
-from styleboost.training.run_dir import claim_run_dir
+from styleboost.training.run_dir import RunFolder, holds_run
 from styleboost.training.step import (
     add_noise,
     image_latents,
@@ -49,14 +51,23 @@ from styleboost.training.step import (
     sample_generators,
     sample_weights,
 )
+from styleboost.training.stopping import RunStopped, StopRequest
 from styleboost.training.validation import run_validation
 
 WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 CAPTION_BATCH = 16  # captions encoded per text-encoder call when the conditioning is precomputed
 
 
-class NonFiniteLoss(Exception):
-    """The loss became NaN or infinite at ``step``."""
+class Diverged(Exception):
+    """The loss (or, at a checkpoint, the weights) became NaN or infinite at optimizer step ``step``."""
+
+    def __init__(self, step: int, what: str = "loss"):
+        super().__init__(step)
+        self.step, self.what = step, what
+
+
+class StopAsked(Exception):
+    """A signal asked the run to stop; ``step`` is the last step taken."""
 
     def __init__(self, step: int):
         super().__init__(step)
@@ -81,8 +92,10 @@ class Run:
     conditioning: Callable[[list[str]], dict[str, torch.Tensor]]
     resolution: int
     weight_dtype: torch.dtype
+    folder: RunFolder
     start_step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    stop: StopRequest = field(default_factory=StopRequest)
 
     @property
     def trained_modules(self) -> list[Any]:
@@ -92,10 +105,79 @@ class Run:
 # ----------------------------------------------------------------------------- set-up
 
 
-def prepare_output_dir(cfg: TrainConfig) -> Path:
-    """The output folder; a folder holding a run needs --overwrite (cleared) or --resume_from_checkpoint."""
-    output_dir = cfg.output_dir or time.strftime("runs/styleboost-%Y%m%d-%H%M%S")
-    return claim_run_dir(output_dir, cfg.overwrite, cfg.resume_from_checkpoint, ("validation", "logs"))
+def finished_run(output_dir: Path) -> bool:
+    """Whether ``output_dir`` holds a run that exported its weights."""
+    exported = (LORA_FILE, EMBEDDINGS_FILE, "model_index.json")
+    return read_manifest(output_dir).get("status") == "finished" or any((output_dir / f).exists() for f in exported)
+
+
+def claim_output_dir(cfg: TrainConfig, accelerator) -> RunFolder:
+    """Lock the output folder (main process) and check it may take this run: a folder holding a run needs
+    --overwrite (the old run is replaced once the new one starts) or --resume_from_checkpoint. A run with no
+    checkpoint to resume is started over only if it never finished. The other processes share the outcome."""
+    output_dir = Path(cfg.output_dir)
+    folder = RunFolder(output_dir, main_process=accelerator.is_main_process)
+
+    def claim() -> None:
+        folder.claim(cfg.overwrite, cfg.resume_from_checkpoint)
+        if cfg.resume_from_checkpoint != "latest" or ckpt.completed_checkpoints(output_dir) or not holds_run(output_dir):
+            return
+        if finished_run(output_dir):
+            folder.abandon()
+            raise StyleBoostError(
+                f"--resume_from_checkpoint latest: {output_dir} holds a finished run and no checkpoint to continue "
+                "from; pass --overwrite to train it again"
+            )
+        folder.set_aside_old_run()  # an unfinished run with no checkpoint: nothing to continue, start over
+
+    on_main_process(accelerator, claim)
+    return folder
+
+
+def on_main_process(accelerator, action: Callable[[], None]) -> None:
+    """Run ``action`` on the main process; the others wait and stop with its one-line error, if any."""
+    from accelerate.utils import broadcast_object_list
+
+    error = None
+    if accelerator.is_main_process:
+        try:
+            action()
+        except StyleBoostError as err:
+            error = str(err)
+    if accelerator.num_processes > 1:
+        error = broadcast_object_list([error])[0]
+    if error:
+        raise StyleBoostError(error)
+
+
+def resume_point(cfg: TrainConfig, accelerator) -> tuple[int, Path] | None:
+    """The whole checkpoint to resume from (a damaged one is skipped with a notice), checked against the
+    settings it was trained with; None when starting from step 0."""
+    if not cfg.resume_from_checkpoint:
+        return None
+    main = accelerator.is_main_process
+    found = ckpt.resume_candidates(cfg.output_dir, cfg.resume_from_checkpoint, main_process=main)
+    if not found:
+        notice("no checkpoint to resume from; starting a new run", main_process=main)
+        return None
+    step, path = found[0]
+    recorded = ckpt.read_marker(path).get("config") or read_manifest(cfg.output_dir).get("config", {})
+    resuming.announce_changes(resuming.changed_settings(recorded, cfg.to_dict(), path), step, main_process=main)
+    return step, path
+
+
+def load_checkpoint(run: Run, checkpoint: Path) -> None:
+    """accelerate's load_state, then this run's optimizer settings again (see ``training.resume``)."""
+    settings = resuming.optimizer_settings(run.optimizer)
+    try:
+        run.accelerator.load_state(str(checkpoint))
+    except StyleBoostError:
+        raise
+    except Exception as err:  # a damaged file the size check could not see: name it, no traceback
+        raise StyleBoostError(f"{checkpoint} does not load ({first_line(err)}); resume from an earlier "
+                              "checkpoint with --resume_from_checkpoint <folder>") from None
+    resuming.restore_optimizer_settings(run.optimizer, run.lr_scheduler, settings)
+    notice(f"resumed from {checkpoint} at step {run.start_step}", main_process=run.accelerator.is_main_process)
 
 
 def load_models(cfg: TrainConfig):
@@ -230,12 +312,24 @@ def draws_per_step(cfg: TrainConfig, accelerator) -> int:
 
 
 def build_run(cfg: TrainConfig) -> Run:
-    """Set up a run: output folder, accelerator, models, data, optimizer; resume if asked."""
-    from accelerate.utils import set_seed
-
-    output_dir = prepare_output_dir(cfg)
+    """Set up a run: accelerator, output folder (locked), models, data, optimizer; resume if asked.
+    A failure here leaves the output folder as it was."""
+    output_dir = Path(cfg.output_dir or time.strftime("runs/styleboost-%Y%m%d-%H%M%S"))
     cfg = dataclasses.replace(cfg, output_dir=str(output_dir))
     accelerator = make_accelerator(output_dir, cfg.mixed_precision, cfg.report_to, cfg.gradient_accumulation_steps)
+    folder = claim_output_dir(cfg, accelerator)
+    try:
+        return assemble_run(cfg, accelerator, folder)
+    except BaseException:
+        folder.abandon()
+        raise
+
+
+def assemble_run(cfg: TrainConfig, accelerator, folder: RunFolder) -> Run:
+    from accelerate.utils import set_seed
+
+    output_dir = folder.path
+    resume = resume_point(cfg, accelerator)
     set_seed(cfg.seed)
     models, pipe = load_models(cfg)
     resolution = cfg.resolution or default_resolution(pipe)
@@ -260,7 +354,6 @@ def build_run(cfg: TrainConfig) -> Run:
     lr_scheduler = lr_schedule(cfg.lr_scheduler, optimizer, warmup_steps=cfg.lr_warmup_steps,
                                total_steps=cfg.max_train_steps, num_processes=accelerator.num_processes)
     ckpt.register_trainable_hooks(accelerator)
-    resume = ckpt.resolve_resume(output_dir, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
     start_step = resume[0] if resume else 0
     sampler = DrawSampler(
         len(dataset), seed=cfg.seed, total=cfg.max_train_steps * per_step, start=min(start_step, cfg.max_train_steps) * per_step
@@ -274,15 +367,13 @@ def build_run(cfg: TrainConfig) -> Run:
     optimizer, dataloader, lr_scheduler = prepared[len(targets) :]
     conditioning = make_conditioning(models, method, nets["text_encoder"], [e.caption for e in styleref + aux],
                                      weight_dtype, accelerator.device)
-    if resume:
-        accelerator.load_state(str(resume[1]))
-        notice(f"resumed from {resume[1]} at step {start_step}", main_process=accelerator.is_main_process)
-    elif cfg.resume_from_checkpoint:
-        notice("no checkpoint to resume from; starting a new run", main_process=accelerator.is_main_process)
-    return Run(
+    run = Run(
         cfg, output_dir, accelerator, models, method, styleref, aux, nets, optimizer, lr_scheduler, dataloader,
-        conditioning, resolution, weight_dtype, start_step,
+        conditioning, resolution, weight_dtype, folder, start_step,
     )
+    if resume:
+        load_checkpoint(run, resume[1])
+    return run
 
 
 # ----------------------------------------------------------------------------- the step and the loop
@@ -307,13 +398,20 @@ def compute_loss(run: Run, batch: dict) -> dict[str, torch.Tensor]:
     return prior_preservation_loss(pred, target, weights, len(parts[0]["captions"]), cfg.prior_loss_weight)
 
 
+def on_every_process(accelerator, flag: bool) -> bool:
+    """Whether ``flag`` holds on any process (so that all of them take the same branch)."""
+    if accelerator.num_processes == 1:
+        return flag
+    return bool(accelerator.gather(torch.tensor([float(flag)], device=accelerator.device)).max().item())
+
+
 def micro_step(run: Run, batch: dict, step: int, params: list) -> dict[str, torch.Tensor]:
     """Forward, backward and (at the end of an accumulation cycle) the optimizer step."""
     accelerator = run.accelerator
     with accelerator.accumulate(*run.trained_modules):
         terms = compute_loss(run, batch)
-        if not torch.isfinite(terms["loss"]).item():
-            raise NonFiniteLoss(step + 1)
+        if on_every_process(accelerator, not torch.isfinite(terms["loss"]).item()):
+            raise Diverged(step + 1)
         accelerator.backward(terms["loss"])
         if accelerator.sync_gradients:
             accelerator.clip_grad_norm_(params, run.cfg.max_grad_norm)
@@ -334,9 +432,19 @@ def end_of_step(run: Run, step: int, terms: dict[str, torch.Tensor], progress) -
     if step % cfg.logging_steps == 0 or step == cfg.max_train_steps:
         run.accelerator.log(logs, step=step)
     if step % cfg.checkpointing_steps == 0 and step < cfg.max_train_steps:
-        ckpt.save_checkpoint(run.accelerator, run.output_dir, step, cfg.checkpoints_total_limit)
+        save_checkpoint(run, step)
     if cfg.validation_steps and step % cfg.validation_steps == 0 and step < cfg.max_train_steps:
         run_validation(run, step)
+    if step < cfg.max_train_steps and on_every_process(run.accelerator, run.stop.signal_name is not None):
+        raise StopAsked(step)
+
+
+def save_checkpoint(run: Run, step: int) -> None:
+    """checkpoint-<step>, if the trained weights are finite (a diverged run keeps no checkpoint of it)."""
+    if not ckpt.finite(run.trained_modules):
+        raise Diverged(step, "weights")
+    ckpt.save_checkpoint(run.accelerator, run.output_dir, step, run.cfg.checkpoints_total_limit,
+                         record={"config": run.cfg.to_dict()})
 
 
 def train_loop(run: Run) -> None:
@@ -391,21 +499,57 @@ def init_trackers(run: Run) -> None:
     run.accelerator.init_trackers("styleboost", config=flat)
 
 
+def diverged(run: Run, err: Diverged) -> StyleBoostError:
+    """Drop the checkpoints holding the weights that diverged (those of the step before a NaN loss, and
+    later); record the failure; the error names the last good checkpoint."""
+    if run.accelerator.is_main_process:
+        first_bad = err.step - 1 if err.what == "loss" else err.step
+        for path in ckpt.remove_checkpoints_from(run.output_dir, first_bad):
+            notice(f"removed {path}: its weights gave the non-finite {err.what} at step {err.step}")
+        update_manifest(run.output_dir, status="failed", error=f"non-finite {err.what} at step {err.step}")
+    run.accelerator.wait_for_everyone()
+    found = ckpt.completed_checkpoints(run.output_dir)
+    kept = f"last good checkpoint: {found[-1][1]}" if found else "no good checkpoint was written"
+    return StyleBoostError(f"{err.what} became NaN/inf at step {err.step}; training stopped ({kept}); "
+                           "a lower --learning_rate may help")
+
+
+def stopped(run: Run, err: StopAsked) -> RunStopped:
+    """Checkpoint the last step taken (unless it has one), record the stop; the error says how to go on."""
+    if not (run.output_dir / f"checkpoint-{err.step}").is_dir():
+        save_checkpoint(run, err.step)
+    name = run.stop.signal_name or "SIGTERM"  # another process got the signal
+    if run.accelerator.is_main_process:
+        update_manifest(run.output_dir, status="stopped", error=f"{name} after step {err.step}")
+    return RunStopped(f"{name}: stopped after step {err.step} of {run.cfg.max_train_steps}; checkpoint-{err.step} "
+                      "holds it: continue with --resume_from_checkpoint latest", name)
+
+
 def train(cfg: TrainConfig) -> Run:
-    """Run a whole training job and write its outputs; returns the finished run."""
-    run = build_run(cfg)
-    write_start_manifest(run)
-    init_trackers(run)
+    """Run a whole training job and write its outputs; returns the finished run. Ctrl-C or SIGTERM stops it
+    after the current step with a checkpoint; the output folder is locked while it runs."""
+    stop = StopRequest().install()
     try:
-        train_loop(run)
-    except NonFiniteLoss as err:
-        run.accelerator.end_training()
-        found = ckpt.completed_checkpoints(run.output_dir)
-        kept = f"last good checkpoint: {found[-1][1]}" if found else "no checkpoint had been written yet"
-        if run.accelerator.is_main_process:
-            update_manifest(run.output_dir, status="failed", error=f"non-finite loss at step {err.step}")
-        raise StyleBoostError(f"loss became NaN/inf at step {err.step}; training stopped ({kept})") from None
-    finish(run)
-    run.accelerator.end_training()
+        run = build_run(cfg)
+        run.stop = stop
+        stop.main_process = run.accelerator.is_main_process
+        with run.folder:
+            run.folder.start()
+            write_start_manifest(run)
+            init_trackers(run)
+            stop.deferring = True
+            try:
+                train_loop(run)
+                stop.deferring = False  # the final samples and the export: a signal now stops at once
+                finish(run)
+            except Diverged as err:
+                raise diverged(run, err) from None
+            except StopAsked as err:
+                raise stopped(run, err) from None
+            finally:
+                stop.deferring = False
+                run.accelerator.end_training()
+    finally:
+        stop.restore()
     return run
 
