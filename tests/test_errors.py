@@ -44,6 +44,26 @@ def test_undecodable_images_are_skipped_and_named_or_fatal_when_none_is_left(tra
     assert "--styleref_dir" in line and "could be decoded" in line
 
 
+def test_transparent_and_unused_images_are_named_once_and_a_bad_background_is_refused(train_main, capsys, base_args,
+                                                                                      tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "ref"
+    paths = write_styleref_images(folder, 3, size=32)
+    rgba = Image.open(paths[0]).convert("RGBA")
+    rgba.putalpha(0)
+    rgba.save(paths[0])
+    Image.open(paths[1]).save(folder / "animated.gif")
+    args = with_flag(base_args, "--styleref_dir", str(folder)) + ["--image_background", "black"]
+    assert train_main(args) == 0
+    err = capsys.readouterr().err
+    transparent = [line for line in err.splitlines() if "transparent pixels" in line]
+    assert len(transparent) == 1 and "1 of 3" in transparent[0] and "#000000" in transparent[0], transparent
+    assert "animated.gif" in err  # named as not used, instead of skipped silently
+    line = one_line_error(train_main, capsys, with_flag(args, "--image_background", "blackish") + ["--overwrite"])
+    assert "--image_background" in line and "blackish" in line
+
+
 def test_caption_without_token(train_main, capsys, base_args, tmp_path):
     folder = tmp_path / "ref"
     paths = write_styleref_images(folder, 2, size=32)

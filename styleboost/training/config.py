@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.images import RGB, parse_background
 from styleboost.core.notice import notice
 from styleboost.core.settings import build_parser, option, settings_from_namespace
 from styleboost.training.methods import TokenEmbeddingPart, build_method
@@ -119,6 +120,7 @@ class TrainConfig:
         overridden or unused."""
         if self.resolution is not None and (self.resolution <= 0 or self.resolution % 8):
             raise StyleBoostError(f"--resolution {self.resolution} is not a positive multiple of 8")
+        parse_background(self.image_background, "--image_background")  # refused before any model loads
         if self.max_train_steps < 1:
             raise StyleBoostError("--max_train_steps must be at least 1")
         if self.train_batch_size < 1 or self.gradient_accumulation_steps < 1:
@@ -174,6 +176,11 @@ class TrainConfig:
             notice(f"--text_encoder_lr is unused: no text-encoder weights are trained (no --train_text_encoder){hint}")
         if self.embedding_lr is not None and not embeddings:
             notice(f"--embedding_lr is unused: --method {self.method} trains no token embeddings")
+
+    @property
+    def background_rgb(self) -> RGB:
+        """--image_background as an (r, g, b) colour."""
+        return parse_background(self.image_background, "--image_background")
 
     @property
     def bound_tokens(self) -> list[str]:

@@ -213,7 +213,9 @@ def load_models(cfg: TrainConfig):
 def load_training_sets(cfg: TrainConfig, pipe, output_dir: Path, resolution: int, accelerator):
     """StyleRef examples (each must train a token) and the Aux examples the aux mode asks for."""
     tokens = cfg.bound_tokens
-    styleref = load_examples(cfg.styleref_dir, cfg.styleref_prompt, tokens, flag="--styleref_dir", needs_token=True)
+    images = dict(resolution=resolution, background=cfg.background_rgb, main_process=accelerator.is_main_process)
+    styleref = load_examples(cfg.styleref_dir, cfg.styleref_prompt, tokens, flag="--styleref_dir", needs_token=True,
+                             **images)
     if cfg.aux_mode == "none":
         if cfg.aux_dir:
             notice(f"--aux_dir {cfg.aux_dir} is not used with --aux_mode none (no prior-preservation term)",
@@ -222,7 +224,7 @@ def load_training_sets(cfg: TrainConfig, pipe, output_dir: Path, resolution: int
     folder = Path(cfg.aux_dir) if cfg.aux_dir else output_dir / "aux_generated"
     if cfg.aux_mode == "generated":
         draw_class_images(cfg, pipe, folder, resolution, accelerator)
-    return styleref, load_examples(folder, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False)
+    return styleref, load_examples(folder, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False, **images)
 
 
 def draw_class_images(cfg: TrainConfig, pipe, folder: Path, resolution: int, accelerator) -> None:
@@ -341,7 +343,8 @@ def assemble_run(cfg: TrainConfig, accelerator, folder: RunFolder) -> Run:
     place_models(models, method, accelerator, weight_dtype)
     enable_memory_features(cfg, models, method)
 
-    transform = ImageTransform(resolution, center_crop=cfg.center_crop, random_flip=cfg.random_flip)
+    transform = ImageTransform(resolution, center_crop=cfg.center_crop, random_flip=cfg.random_flip,
+                               background=cfg.background_rgb)
     cache = None
     if cfg.cache_latents:
         cache = LatentCache(transform)
