@@ -19,6 +19,7 @@ from typing import Any, Mapping, TypeVar
 import yaml
 
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.text import read_text
 
 T = TypeVar("T")
 _ARGPARSE_KEYS = ("choices", "action", "metavar", "nargs", "type")
@@ -90,11 +91,9 @@ def build_parser(cls: type, prog: str | None = None, description: str | None = N
 
 def load_yaml_settings(path: str | Path, cls: type) -> dict[str, Any]:
     """Read a YAML file of ``cls`` settings, naming the file in any error."""
-    path = Path(path)
-    if not path.is_file():
-        raise StyleBoostError(f"config file not found: {path}")
+    text = read_text(path, what="config file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise StyleBoostError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
