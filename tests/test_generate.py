@@ -222,3 +222,69 @@ def test_bad_input_is_one_line(case, expected, tiny_model_dir, prompt_file, tmp_
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- prompt files as users write them
+
+LONG = ", ".join(["a red house by the sea"] * 14)  # 84 words, over the text encoder's 77 tokens
+
+
+def test_a_prompt_file_that_is_not_utf8_is_one_line_naming_it(tiny_model_dir, tmp_path, capsys):
+    prompts = tmp_path / "caf\u00e9s.txt"
+    prompts.write_bytes("# mes prompts\nun caf\u00e9 in [V] style\n".encode("latin-1"))
+    argv = ["generate", "--model", tiny_model_dir, "--prompts", str(prompts), "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"prompt file {prompts} is not UTF-8 text (byte 0xe9 at offset 20, line 2); save it as UTF-8" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_long_prompt_that_would_lose_its_token_is_refused(tiny_model_dir, tmp_path, capsys):
+    prompts = tmp_path / "long.txt"
+    prompts.write_text(f"a dog\n# the long one\n{LONG}, in [V] style\n")
+    argv = ["generate", "--model", tiny_model_dir, "--prompts", str(prompts), "--out", str(tmp_path / "out"),
+            "--steps", "2", "--no-progress"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len([line for line in err.splitlines() if "styleboost" in line]) == 1
+    assert (f"styleboost: error: {prompts} line 3: 'a red house by the sea, ...' has 103 tokens (start and end "
+            "included), over the 77") in err
+    assert "its token 'sks' would be cut off" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_long_prompt_is_drawn_cut_with_one_notice_and_recorded_as_drawn(tiny_model_dir, tmp_path, capfd,
+                                                                          monkeypatch):
+    from transformers import CLIPTokenizer
+
+    from styleboost.generation import generate
+
+    prompts = tmp_path / "long.txt"
+    prompts.write_text(f"[V] style, {LONG}\n")
+    given: list[str] = []
+
+    def spy(pipe, prompt_list, seeds, **kwargs):
+        given.extend(prompt_list)
+        return draw(pipe, prompt_list, seeds, **kwargs)
+
+    draw = generate.draw_images
+    monkeypatch.setattr(generate, "draw_images", spy)
+    config = _config(tiny_model_dir, str(prompts), tmp_path / "out", images_per_prompt=2)
+    records = generate_images(config)
+    err = capfd.readouterr().err
+    notices = [line for line in err.splitlines() if "tokens (start and end included)" in line]
+    assert len(notices) == 1 and notices[0].startswith(f"styleboost: {prompts} line 1: 'sks style, a red house by")
+    assert "it is cut after '... house by the sea, a red'" in notices[0]
+    assert "truncated" not in err and "Token indices sequence length" not in err  # no warning of diffusers' own
+
+    written = f"sks style, {LONG}"
+    tokenizer = CLIPTokenizer.from_pretrained(tiny_model_dir, subfolder="tokenizer")
+    for record in records + _lines(tmp_path / "out" / "metadata.jsonl"):
+        assert record["prompt_as_written"] == written and record["prompt_template"] == f"[V] style, {LONG}"
+        assert written.startswith(record["prompt"] + " ") and len(tokenizer(record["prompt"]).input_ids) <= 77
+    assert given == [records[0]["prompt"]] * 2
+    assert Image.open(tmp_path / "out" / records[0]["file"]).text["prompt"] == records[0]["prompt"]
+
+    assert generate_images(config) == records  # a rerun counts them as done
+    assert given == [records[0]["prompt"]] * 2

@@ -1,7 +1,9 @@
 """``styleboost generate``: the recipe that turns prompt files into images, and its settings.
 
 One job: turn prompt files (one prompt a line, ``[V]`` for the bound token) into PNG images with
-deterministic seeds, a ``metadata.jsonl`` line per image and a grid per prompt. A LoRA folder
+deterministic seeds, a ``metadata.jsonl`` line per image and a grid per prompt. A prompt longer than the text
+encoder's window is cut after its last whole word that fits, with a notice (refused when the cut would drop the
+bound token), and recorded as drawn. A LoRA folder
 and/or learned token embeddings can be loaded on top of the base model. Re-running into the same
 output folder skips the images already there; ``--overwrite`` makes them again. The record format is
 ``generation.records``; the model, LoRA and sampler loading is ``generation.pipeline``.
@@ -46,7 +48,7 @@ from styleboost.generation.records import (
     save_image,
 )
 from styleboost.sd.loading import default_resolution, source_name
-from styleboost.sd.prompts import read_prompt_file
+from styleboost.sd.prompts import fit_prompt, prompt_lines
 from styleboost.sd.sampling import batches, draw_images
 from styleboost.sd.tokens import fill_placeholders
 from styleboost.sd.weights import EMBEDDINGS_FILE, LORA_FILE, find_embeddings, find_lora_weights, read_embeddings
@@ -107,11 +109,12 @@ class GenerateConfig:
 
 @dataclass(frozen=True)
 class PromptSet:
-    """The prompts of one file; ``name`` (the file stem) names its output folders."""
+    """The prompts of one file and their line numbers; ``name`` (the file stem) names its output folders."""
 
     name: str
     path: str
     templates: list[str]
+    lines: list[int]
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -119,7 +122,10 @@ class PromptSet:
 
 def load_prompt_sets(paths: list[str]) -> list[PromptSet]:
     """One ``PromptSet`` per file; two files with the same stem would share output names."""
-    sets = [PromptSet(Path(p).stem, str(p), read_prompt_file(p)) for p in paths]
+    sets = []
+    for path in paths:
+        lines = prompt_lines(path)
+        sets.append(PromptSet(Path(path).stem, str(path), [t for _, t in lines], [n for n, _ in lines]))
     names = [s.name for s in sets]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -173,12 +179,13 @@ def plan_jobs(config: GenerateConfig, prompt_sets: list[PromptSet], tokens: list
     """Every image of the run, in prompt order; image i of every prompt uses seed ``seed + i``."""
     jobs = []
     for prompt_set in prompt_sets:
-        for index, template in enumerate(prompt_set.templates):
-            prompt = fill_placeholders(template, tokens, source=f"{prompt_set.path}: prompt {index}")
+        for index, (template, line) in enumerate(zip(prompt_set.templates, prompt_set.lines)):
+            source = f"{prompt_set.path} line {line}"
+            prompt = fill_placeholders(template, tokens, source=source)
             for i in range(config.images_per_prompt):
                 seed = config.seed + i
                 file = f"images/{prompt_set.name}/p{index:03d}_s{seed}.png"
-                jobs.append(ImageJob(prompt_set.name, index, seed, template, prompt, file))
+                jobs.append(ImageJob(prompt_set.name, index, seed, template, prompt, file, source))
     return jobs
 
 
@@ -237,7 +244,7 @@ def _split_done(out: Path, jobs: list[ImageJob], settings: dict[str, Any], confi
             todo.append(job)
             continue
         record = existing_record(out, job, records)
-        wanted = {**settings, "prompt": job.prompt, "seed": job.seed}
+        wanted = {**settings, "prompt_as_written": job.prompt, "seed": job.seed}
         wanted.update({k: v for k, v in (("height", config.height), ("width", config.width)) if v})
         check_same_settings(record, wanted, job.file)
         if job.file not in records:
@@ -253,6 +260,7 @@ def _run_jobs(config: GenerateConfig, out: Path, todo: list[ImageJob], settings:
     """Load the model (unless given) and make the missing images, batch by batch, recording each as it is saved."""
     if pipe is None:
         pipe = load_generation_pipeline(config, embeddings)
+    todo = fit_to_window(pipe, todo, settings["tokens"])
     settings = {**settings, "scheduler": scheduler_name(config, pipe)}
     height = config.height or default_resolution(pipe)
     width = config.width or default_resolution(pipe)
@@ -270,13 +278,26 @@ def _run_jobs(config: GenerateConfig, out: Path, todo: list[ImageJob], settings:
     return records
 
 
+def fit_to_window(pipe, jobs: list[ImageJob], tokens: list[str]) -> list[ImageJob]:
+    """The jobs with each prompt as the pipeline's text encoder reads it (``sd.prompts.fit_prompt``): a prompt over
+    its window is cut, with one notice per prompt, or refused when the cut would drop a bound token."""
+    convert = getattr(pipe, "maybe_convert_prompt", None)  # spells multi-vector embedding tokens as several
+    expand = (lambda text: convert(text, pipe.tokenizer)) if convert else None
+    drawn: dict[str, str] = {}
+    for job in jobs:
+        if job.prompt not in drawn:
+            drawn[job.prompt] = fit_prompt(pipe.tokenizer, job.prompt, tokens, source=job.source, expand=expand)
+    return [dataclasses.replace(job, cut=drawn[job.prompt]) if drawn[job.prompt] != job.prompt else job
+            for job in jobs]
+
+
 def _denoise(pipe, config: GenerateConfig, batch: list[ImageJob], settings: dict[str, Any], height: int, width: int):
     """One pipeline call; a generator per image keeps each image independent of the batch it is in."""
     negative = settings["negative_prompt"]
     kwargs = {"cross_attention_kwargs": {"scale": config.lora_scale}} if config.lora else {}
     return draw_images(
         pipe,
-        [job.prompt for job in batch],
+        [job.drawn for job in batch],
         [job.seed for job in batch],
         negative_prompt=[negative] * len(batch) if negative else None,
         num_inference_steps=config.steps,

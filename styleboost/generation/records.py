@@ -1,7 +1,8 @@
 """The ``metadata.jsonl`` format of a generated run: one JSON record per image, written by ``generate`` and read
 by ``evaluate``.
 
-A record names the image's ``file`` (relative to the run folder), its prompt (as drawn, token filled in),
+A record names the image's ``file`` (relative to the run folder), its ``prompt`` (as the text encoder read it,
+token filled in: cut to the tokenizer's window when longer), ``prompt_as_written`` (the same before any cut),
 prompt template, prompt set and index, seed, size and every setting that decides its pixels. The same
 record is also kept in the PNG's text (``styleboost``), so an image whose metadata line is lost still
 says how it was made.
@@ -26,9 +27,10 @@ _PNG_TEXT_KEYS = ("prompt", "seed", "model", "lora", "embeddings", "steps", "gui
 
 # Record keys that decide an image's pixels; an existing image must match them to be skipped. LoRA and
 # embeddings are recorded by path and by the SHA-256 of the file (retrained weights at the same path differ).
+# The prompt as written decides the prompt drawn (its cut depends on the model's tokenizer, also compared).
 _SETTING_KEYS = (
-    "prompt", "negative_prompt", "seed", "model", "scheduler", "lora", "lora_sha256", "lora_scale", "embeddings",
-    "embeddings_sha256", "steps", "guidance", "height", "width",
+    "prompt_as_written", "negative_prompt", "seed", "model", "scheduler", "lora", "lora_sha256", "lora_scale",
+    "embeddings", "embeddings_sha256", "steps", "guidance", "height", "width",
 )
 
 
@@ -40,8 +42,15 @@ class ImageJob:
     prompt_index: int
     seed: int
     template: str
-    prompt: str
+    prompt: str  # as written, the token filled in
     file: str  # relative to the output folder
+    source: str = ""  # where the prompt was written, e.g. "people.txt line 3"
+    cut: str | None = None  # the prompt cut to the text encoder's window, when it is longer
+
+    @property
+    def drawn(self) -> str:
+        """The prompt the pipeline is given."""
+        return self.prompt if self.cut is None else self.cut
 
 
 def metadata_path(out: str | Path) -> Path:
@@ -52,7 +61,8 @@ def make_record(job: ImageJob, settings: dict[str, Any], height: int, width: int
     """The metadata.jsonl line of one image."""
     return {
         "file": job.file,
-        "prompt": job.prompt,
+        "prompt": job.drawn,
+        "prompt_as_written": job.prompt,
         "prompt_template": job.template,
         "prompt_set": job.prompt_set,
         "prompt_index": job.prompt_index,
@@ -98,10 +108,18 @@ def check_same_settings(record: dict[str, Any] | None, wanted: dict[str, Any], f
     if record is None:
         raise StyleBoostError(f"{file} exists but has no metadata; use another --out or --overwrite")
     for key in _SETTING_KEYS:
-        if key in wanted and record.get(key) != wanted[key]:
+        if key in wanted and _recorded(record, key) != wanted[key]:
             raise StyleBoostError(
-                f"{file} was made with {key}={record.get(key)!r}, not {wanted[key]!r}; use another --out or --overwrite"
+                f"{file} was made with {key}={_recorded(record, key)!r}, not {wanted[key]!r}; use another --out or "
+                "--overwrite"
             )
+
+
+def _recorded(record: dict[str, Any], key: str) -> Any:
+    """A record's value of ``key``; records written before ``prompt_as_written`` existed hold it as ``prompt``."""
+    if key == "prompt_as_written" and key not in record:
+        return record.get("prompt")
+    return record.get(key)
 
 
 def png_info(record: dict[str, Any]) -> PngInfo:
