@@ -64,6 +64,28 @@ def test_transparent_and_unused_images_are_named_once_and_a_bad_background_is_re
     assert "--image_background" in line and "blackish" in line
 
 
+LONG = "a very detailed picture of " + "many small houses, " * 20
+
+
+def test_caption_files_that_are_not_utf8_or_too_long(train_main, capsys, base_args, tmp_path):
+    folder = tmp_path / "ref"
+    paths = write_styleref_images(folder, 2, size=32)
+    args = with_flag(base_args, "--styleref_dir", str(folder))
+    paths[0].with_suffix(".txt").write_bytes("un caf\xe9 in [V] style".encode("latin-1"))
+    line = one_line_error(train_main, capsys, args)
+    assert str(paths[0].with_suffix(".txt")) in line and "UTF-8" in line  # before: a UnicodeDecodeError traceback
+
+    paths[0].with_suffix(".txt").write_text(LONG + "in [V] style")  # the token past the 77-token window
+    line = one_line_error(train_main, capsys, args)
+    assert str(paths[0].with_suffix(".txt")) in line and "'sks' would be cut off" in line  # before: trained, no token
+
+    paths[0].with_suffix(".txt").write_text("\ufeff[V] style, " + LONG)  # a BOM, and the token inside the window
+    assert train_main(args) == 0
+    assert "it is cut after" in capsys.readouterr().err
+    trained = json.loads((tmp_path / "out" / "run.json").read_text())["data"]["captions"][str(paths[0])]
+    assert trained.startswith("sks style, a very detailed") and len(trained) < len(LONG)
+
+
 def test_caption_without_token(train_main, capsys, base_args, tmp_path):
     folder = tmp_path / "ref"
     paths = write_styleref_images(folder, 2, size=32)

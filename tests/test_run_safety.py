@@ -130,8 +130,11 @@ def running(out: Path) -> bool:
         return False
 
 
-def lock_holder(out: Path) -> int:
-    return int((out / LOCK_FILE).read_text().split(",")[0].split()[1])
+def child_of(pid: int) -> int:
+    """The one child process of ``pid`` (the training script that ``accelerate launch`` started)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
 
 
 def alive(pid: int) -> bool:
@@ -171,8 +174,7 @@ def test_stopping_the_launcher_stops_the_run_with_a_checkpoint(how, train_main, 
     launcher = start(long_run, launcher=True, start_new_session=True)
     try:
         wait_until(lambda: running(out), 120, "the run to start")
-        child = lock_holder(out)
-        assert child != launcher.pid
+        child = child_of(launcher.pid)
         time.sleep(1)
         if how.startswith("SIGTERM"):
             launcher.send_signal(signal.SIGTERM)

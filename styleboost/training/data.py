@@ -29,6 +29,7 @@ from styleboost.core.images import (
     transparency_note,
 )
 from styleboost.core.notice import notice
+from styleboost.core.text import read_text
 from styleboost.sd.tokens import fill_placeholders, require_token
 
 
@@ -53,7 +54,7 @@ def load_examples(
     examples = []
     for path in (info.path for info in infos):
         caption_file = path.with_suffix(".txt")
-        raw = caption_file.read_text(encoding="utf-8").strip() if caption_file.is_file() else default_prompt
+        raw = read_text(caption_file, what="caption").strip() if caption_file.is_file() else default_prompt
         source = str(caption_file) if caption_file.is_file() else f"{flag} prompt"
         caption = fill_placeholders(raw, tokens, source=source)
         if needs_token:

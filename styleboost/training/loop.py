@@ -23,6 +23,7 @@ from styleboost.core.manifest import data_hashes, package_versions, read_manifes
 from styleboost.core.notice import notice
 from styleboost.sd.families import concat_conditioning, family_for
 from styleboost.sd.loading import default_resolution, load_pipeline, source_name
+from styleboost.sd.prompts import fit_prompt
 from styleboost.sd.tokens import add_new_tokens, existing_token_ids
 from styleboost.sd.weights import EMBEDDINGS_FILE, LORA_FILE
 from styleboost.training import checkpoint as ckpt
@@ -52,7 +53,7 @@ from styleboost.training.step import (
     sample_weights,
 )
 from styleboost.training.stopping import RunStopped, StopRequest
-from styleboost.training.validation import run_validation
+from styleboost.training.validation import run_validation, validation_prompts
 
 WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 CAPTION_BATCH = 16  # captions encoded per text-encoder call when the conditioning is precomputed
@@ -211,20 +212,32 @@ def load_models(cfg: TrainConfig):
 
 
 def load_training_sets(cfg: TrainConfig, pipe, output_dir: Path, resolution: int, accelerator):
-    """StyleRef examples (each must train a token) and the Aux examples the aux mode asks for."""
-    tokens = cfg.bound_tokens
-    images = dict(resolution=resolution, background=cfg.background_rgb, main_process=accelerator.is_main_process)
+    """StyleRef examples (each must train a token) and the Aux examples the aux mode asks for, each caption
+    as the text encoder reads it (a caption over its window is cut with a notice, never its token)."""
+    tokens, main = cfg.bound_tokens, accelerator.is_main_process
+    images = dict(resolution=resolution, background=cfg.background_rgb, main_process=main)
     styleref = load_examples(cfg.styleref_dir, cfg.styleref_prompt, tokens, flag="--styleref_dir", needs_token=True,
                              **images)
+    styleref = fit_captions(styleref, pipe.tokenizer, tokens, "--styleref_prompt", main)
     if cfg.aux_mode == "none":
         if cfg.aux_dir:
             notice(f"--aux_dir {cfg.aux_dir} is not used with --aux_mode none (no prior-preservation term)",
-                   main_process=accelerator.is_main_process)
+                   main_process=main)
         return styleref, []
     folder = Path(cfg.aux_dir) if cfg.aux_dir else output_dir / "aux_generated"
     if cfg.aux_mode == "generated":
         draw_class_images(cfg, pipe, folder, resolution, accelerator)
-    return styleref, load_examples(folder, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False, **images)
+    aux = load_examples(folder, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False, **images)
+    return styleref, fit_captions(aux, pipe.tokenizer, tokens, "--aux_prompt", main)
+
+
+def fit_captions(examples: list[Example], tokenizer, tokens: list[str], default: str, main: bool) -> list[Example]:
+    def fitted(example: Example) -> Example:
+        caption_file = example.path.with_suffix(".txt")
+        source = str(caption_file) if caption_file.is_file() else default
+        return Example(example.path, fit_prompt(tokenizer, example.caption, tokens, source=source, main_process=main))
+
+    return [fitted(example) for example in examples]
 
 
 def draw_class_images(cfg: TrainConfig, pipe, folder: Path, resolution: int, accelerator) -> None:
@@ -336,6 +349,8 @@ def assemble_run(cfg: TrainConfig, accelerator, folder: RunFolder) -> Run:
     models, pipe = load_models(cfg)
     resolution = cfg.resolution or default_resolution(pipe)
     styleref, aux = load_training_sets(cfg, pipe, output_dir, resolution, accelerator)
+    if cfg.validation_steps or not cfg.skip_final_samples:  # a prompt that cannot fit is refused before training
+        validation_prompts(cfg, models.tokens, models.tokenizer)
     del pipe
     method = build_method(cfg)
     method.apply(models)

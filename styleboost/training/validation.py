@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from styleboost.core.manifest import update_manifest
 from styleboost.core.notice import notice
-from styleboost.sd.prompts import read_prompt_file
+from styleboost.sd.prompts import fit_prompt, read_prompt_file
 from styleboost.sd.sampling import draw_images
 from styleboost.sd.tokens import fill_placeholders
 
@@ -61,9 +61,14 @@ def sample_settings(cfg, device: torch.device | str) -> SampleSettings:
     return SampleSettings(images, steps)
 
 
-def validation_prompts(cfg, tokens: list[str]) -> list[str]:
+def validation_prompts(cfg, tokens: list[str], tokenizer=None) -> list[str]:
+    """The validation prompts with the tokens filled in; with ``tokenizer``, fitted to its window (``fit_prompt``)."""
+    source = cfg.validation_prompts or "validation prompt"
     templates = read_prompt_file(cfg.validation_prompts) if cfg.validation_prompts else list(DEFAULT_VALIDATION_PROMPTS)
-    return [fill_placeholders(t, tokens, source=cfg.validation_prompts or "validation prompt") for t in templates]
+    prompts = [fill_placeholders(t, tokens, source=source) for t in templates]
+    if tokenizer is None:
+        return prompts
+    return [fit_prompt(tokenizer, prompt, tokens, source=source) for prompt in prompts]
 
 
 def inference_pipeline(run):
@@ -106,7 +111,7 @@ def run_validation(run, step: int, *, final: bool = False) -> Path | None:
     settings = sample_settings(cfg, run.accelerator.device)
     update_manifest(run.output_dir, validation=asdict(settings))
     count = settings.images_per_prompt
-    prompts = validation_prompts(cfg, run.models.tokens)
+    prompts = validation_prompts(cfg, run.models.tokens, run.models.tokenizer)
     pipe = inference_pipeline(run)
     folder = run.output_dir / "validation" / f"step-{step}"
     folder.mkdir(parents=True, exist_ok=True)
