@@ -16,14 +16,14 @@ import torch
 from PIL import Image
 from torchvision.transforms import InterpolationMode, v2
 
-from styleboost.core.images import open_rgb
+from styleboost.core.images import open_rgb, to_rgb
 
 ImageLike = Union[Image.Image, str, os.PathLike]
 
 
 def to_uint8_tensor(image: ImageLike) -> torch.Tensor:
     """A ``(3, H, W)`` uint8 tensor from a PIL image or an image file (one-line error if it will not decode)."""
-    pil = image.convert("RGB") if isinstance(image, Image.Image) else open_rgb(image)
+    pil = to_rgb(image) if isinstance(image, Image.Image) else open_rgb(image)
     return v2.functional.pil_to_tensor(pil)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from styleboost.core.errors import StyleBoostError
+from styleboost.core.text import read_text
 from styleboost.sd.tokenizer import build_clip_tokenizer
 from styleboost.style_encoder.encoder_config import named_configs, read_config
 
@@ -28,10 +29,7 @@ def load_architectures(path: str | os.PathLike | None = None) -> dict[str, Any]:
     if path is None:
         text = resources.files("styleboost.toyworld").joinpath("configs/pretrain.yaml").read_text()
     else:
-        try:
-            text = Path(path).read_text()
-        except OSError as err:
-            raise StyleBoostError(f"--architectures {path}: cannot read ({err.strerror})") from None
+        text = read_text(path, what="--architectures file")
     try:
         arch = yaml.safe_load(text)
     except yaml.YAMLError as err:
