@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 from conftest import write_styleref_images
-from safetensors.torch import load_file
 from helpers import one_line_error
+from safetensors.torch import load_file
 
 
 def with_flag(args: list[str], flag: str, value: str) -> list[str]:

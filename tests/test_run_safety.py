@@ -172,6 +172,7 @@ def test_a_second_run_into_a_folder_in_use_is_refused(train_main, capsys, long_r
 def test_stopping_the_launcher_stops_the_run_with_a_checkpoint(how, train_main, capsys, long_run, tmp_path):
     out = tmp_path / "out"
     launcher = start(long_run, launcher=True, start_new_session=True)
+    child = None
     try:
         wait_until(lambda: running(out), 120, "the run to start")
         child = child_of(launcher.pid)
@@ -182,6 +183,8 @@ def test_stopping_the_launcher_stops_the_run_with_a_checkpoint(how, train_main, 
             os.killpg(launcher.pid, signal.SIGINT)  # a terminal sends Ctrl-C to the whole foreground group
         wait_until(lambda: not alive(child), 60, "the training process to stop")  # before: it trained on
     finally:
+        if child and alive(child):
+            os.kill(child, signal.SIGKILL)  # it holds the launcher's pipes open
         launcher.kill()
         launcher.communicate()
     record = json.loads((out / "run.json").read_text())
