@@ -156,11 +156,6 @@ def survey(files: Sequence[Path], *, flag: str, main_process: bool = True) -> li
     return good
 
 
-def decodable(files: Sequence[Path], *, flag: str, main_process: bool = True) -> list[Path]:
-    """The files that decode (see ``survey``)."""
-    return [info.path for info in survey(files, flag=flag, main_process=main_process)]
-
-
 def transparency_note(infos: Sequence[ImageInfo], background: RGB = WHITE, setting: str | None = None) -> str | None:
     """One sentence on the images with transparent pixels and the background they are composited on."""
     count = sum(info.transparent for info in infos)

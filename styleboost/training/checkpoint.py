@@ -56,6 +56,11 @@ def register_trainable_hooks(accelerator) -> None:
     accelerator.register_load_state_pre_hook(load_hook)
 
 
+def checkpoint_dir(output_dir: str | Path, step: int) -> Path:
+    """Where the checkpoint of ``step`` goes."""
+    return Path(output_dir) / f"checkpoint-{step}"
+
+
 def completed_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
     """(step, folder) of every finished checkpoint in ``output_dir``, oldest first."""
     found = []
@@ -135,8 +140,8 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, limit: int |
     """Write checkpoint-<step> atomically and durably, then prune the oldest beyond ``limit``.
     ``record`` (the run's settings) goes into the marker, for checks on resume."""
     output_dir = Path(output_dir)
-    final = output_dir / f"checkpoint-{step}"
-    tmp = output_dir / f"checkpoint-{step}.tmp"
+    final = checkpoint_dir(output_dir, step)
+    tmp = final.with_name(f"{final.name}.tmp")
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()

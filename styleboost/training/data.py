@@ -35,10 +35,11 @@ from styleboost.sd.tokens import fill_placeholders, require_token
 
 @dataclass(frozen=True)
 class Example:
-    """One training image and the prompt it is trained with."""
+    """One training image, the prompt it is trained with, and where that prompt comes from (for messages)."""
 
     path: Path
     caption: str
+    source: str
 
 
 def load_examples(
@@ -54,12 +55,14 @@ def load_examples(
     examples = []
     for path in (info.path for info in infos):
         caption_file = path.with_suffix(".txt")
-        raw = read_text(caption_file, what="caption").strip() if caption_file.is_file() else default_prompt
-        source = str(caption_file) if caption_file.is_file() else f"{flag} prompt"
+        if caption_file.is_file():
+            raw, source = read_text(caption_file, what="caption").strip(), str(caption_file)
+        else:
+            raw, source = default_prompt, f"{flag} prompt"
         caption = fill_placeholders(raw, tokens, source=source)
         if needs_token:
             require_token(caption, tokens, source=source)
-        examples.append(Example(path, caption))
+        examples.append(Example(path, caption, source))
     return examples
 
 

@@ -218,7 +218,7 @@ def load_training_sets(cfg: TrainConfig, pipe, output_dir: Path, resolution: int
     images = dict(resolution=resolution, background=cfg.background_rgb, main_process=main)
     styleref = load_examples(cfg.styleref_dir, cfg.styleref_prompt, tokens, flag="--styleref_dir", needs_token=True,
                              **images)
-    styleref = fit_captions(styleref, pipe.tokenizer, tokens, "--styleref_prompt", main)
+    styleref = fit_captions(styleref, pipe.tokenizer, tokens, main)
     if cfg.aux_mode == "none":
         if cfg.aux_dir:
             notice(f"--aux_dir {cfg.aux_dir} is not used with --aux_mode none (no prior-preservation term)",
@@ -228,16 +228,13 @@ def load_training_sets(cfg: TrainConfig, pipe, output_dir: Path, resolution: int
     if cfg.aux_mode == "generated":
         draw_class_images(cfg, pipe, folder, resolution, accelerator)
     aux = load_examples(folder, cfg.aux_prompt, tokens, flag="--aux_dir", needs_token=False, **images)
-    return styleref, fit_captions(aux, pipe.tokenizer, tokens, "--aux_prompt", main)
+    return styleref, fit_captions(aux, pipe.tokenizer, tokens, main)
 
 
-def fit_captions(examples: list[Example], tokenizer, tokens: list[str], default: str, main: bool) -> list[Example]:
-    def fitted(example: Example) -> Example:
-        caption_file = example.path.with_suffix(".txt")
-        source = str(caption_file) if caption_file.is_file() else default
-        return Example(example.path, fit_prompt(tokenizer, example.caption, tokens, source=source, main_process=main))
-
-    return [fitted(example) for example in examples]
+def fit_captions(examples: list[Example], tokenizer, tokens: list[str], main: bool) -> list[Example]:
+    """Each example's caption as the text encoder reads it (``fit_prompt``), named by its source in notices."""
+    return [dataclasses.replace(e, caption=fit_prompt(tokenizer, e.caption, tokens, source=e.source, main_process=main))
+            for e in examples]
 
 
 def draw_class_images(cfg: TrainConfig, pipe, folder: Path, resolution: int, accelerator) -> None:
@@ -534,12 +531,13 @@ def diverged(run: Run, err: Diverged) -> StyleBoostError:
 
 def stopped(run: Run, err: StopAsked) -> RunStopped:
     """Checkpoint the last step taken (unless it has one), record the stop; the error says how to go on."""
-    if not (run.output_dir / f"checkpoint-{err.step}").is_dir():
+    checkpoint = ckpt.checkpoint_dir(run.output_dir, err.step)
+    if not checkpoint.is_dir():  # end_of_step wrote none at this step
         save_checkpoint(run, err.step)
     name = run.stop.signal_name or "SIGTERM"  # another process got the signal
     if run.accelerator.is_main_process:
         update_manifest(run.output_dir, status="stopped", error=f"{name} after step {err.step}")
-    return RunStopped(f"{name}: stopped after step {err.step} of {run.cfg.max_train_steps}; checkpoint-{err.step} "
+    return RunStopped(f"{name}: stopped after step {err.step} of {run.cfg.max_train_steps}; {checkpoint.name} "
                       "holds it: continue with --resume_from_checkpoint latest", name)
 
 
