@@ -76,6 +76,9 @@ class PretrainConfig:
         0.1, "Noise offset of the second phase: SD's schedule leaves a 16x16 latent's mean colour almost untouched "
         "at t=999, so without it the model never learns to set the global colour a style names.")
     caption_dropout: float = option(0.1, "Share of captions replaced by '' (for classifier-free guidance).")
+    rare_token_share: float = option(
+        0.1, "Share of denoiser captions with one rare token (sks and others) inserted at a random word, so that "
+        "the base model learns to ignore such tokens, as real Stable Diffusion nearly does.")
     snr_gamma: float | None = option(5.0, "Min-SNR loss weighting gamma.")
     ema_decay: float = option(0.999, "EMA decay of the denoiser weights that are shipped.")
     clip_steps: int = option(1000, "open_clip optimizer steps.")
@@ -152,7 +155,8 @@ def cosine_optimizer(params, lr: float, steps: int, warmup: int, weight_decay: f
 
 
 def train_vae(cfg: PretrainConfig, arch: dict, pixels: np.ndarray):
-    """An AutoencoderKL trained on random crops of the world, with ``scaling_factor`` set to 1/std of its latents."""
+    """An AutoencoderKL trained on random crops of the world, its latent channels then made zero-mean and
+    unit-variance (``normalise_latent_channels``)."""
     torch.manual_seed(cfg.seed)
     vae = archs.build_vae(arch, cfg.size).to(cfg.device).train()
     images = to_unit_range(pixels)
@@ -168,11 +172,36 @@ def train_vae(cfg: PretrainConfig, arch: dict, pixels: np.ndarray):
         optimizer.step(), schedule.step(), optimizer.zero_grad(set_to_none=True)
         log.step(step, loss=terms["loss"].item(), l1=terms["l1"].item())
     vae.eval()
-    with torch.no_grad():
-        sample = images[torch.randperm(len(images), generator=generator)[:512]].to(cfg.device)
-        std = float(vae.encode(sample).latent_dist.mean.std())
-    vae.register_to_config(scaling_factor=1.0 / std)
+    normalise_latent_channels(vae, latent_statistics_sample(cfg, images))
     return vae
+
+
+def latent_statistics_sample(cfg: PretrainConfig, images: torch.Tensor) -> torch.Tensor:
+    """The 512 world images the latent statistics are taken from (their own seed, not the training stream's)."""
+    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed + 5))[:512]
+    return images[rows].to(cfg.device)
+
+
+@torch.no_grad()
+def normalise_latent_channels(vae, sample: torch.Tensor) -> None:
+    """Fold a per-channel shift and scale into the 1x1 ``quant_conv`` and ``post_quant_conv`` so that the
+    latents of ``sample`` are zero-mean and unit-variance per channel; ``scaling_factor`` becomes 1.
+
+    Decoding is unchanged. Without it the channel means (about -3, -3, 0, 5 against stds of 1.3-2.7)
+    dominated one global ``1/std`` scale, leaving the drawings' content at a third of the variance SD's
+    noise schedule is made for: the UNet's x0 estimate at high noise was mostly noise, and a third of
+    the seeds ended in colour speckle. Plain ``StableDiffusionPipeline`` applies no ``shift_factor``, hence
+    the fold instead."""
+    latents = vae.encode(sample).latent_dist.mean
+    mean, std = latents.mean((0, 2, 3)), latents.std((0, 2, 3))
+    channels = len(mean)
+    quant, post = vae.quant_conv, vae.post_quant_conv
+    quant.weight[:channels] /= std[:, None, None, None]
+    quant.bias[:channels] = (quant.bias[:channels] - mean) / std
+    quant.bias[channels:] -= 2 * torch.log(std)  # the log-variance of z / std
+    post.bias += post.weight[:, :, 0, 0] @ mean
+    post.weight *= std[None, :, None, None]
+    vae.register_to_config(scaling_factor=1.0)
 
 
 @torch.no_grad()
@@ -183,6 +212,21 @@ def encode_world(vae, pixels: np.ndarray, device: str, batch_size: int = 256) ->
         batch = to_unit_range(pixels[start:start + batch_size]).to(device)
         out.append(vae.encode(batch).latent_dist.parameters.cpu())
     return torch.cat(out)
+
+
+RARE_TOKENS = ("sks", "ohwx", "olis", "bnha", "phol", "tmr", "zzz")  # one BPE piece each, rare in captions
+
+
+def with_rare_tokens(captions: list[str], share: float, seed: int) -> list[str]:
+    """``captions`` with one of ``RARE_TOKENS`` inserted at a random word boundary in ``share`` of them."""
+    rng = np.random.default_rng([seed, 7919])
+    out = []
+    for caption in captions:
+        words = caption.split()
+        if caption and rng.random() < share:
+            words.insert(int(rng.integers(0, len(words) + 1)), RARE_TOKENS[int(rng.integers(0, len(RARE_TOKENS)))])
+        out.append(" ".join(words))
+    return out
 
 
 def caption_table(captions: list[str]) -> tuple[list[str], torch.Tensor]:
@@ -458,9 +502,11 @@ def pretrain(cfg: PretrainConfig) -> Path:
 
     run_stage(summary, work, "encode", latents_file.exists, encode_stage)
 
+    denoiser_captions = with_rare_tokens(captions, cfg.rare_token_share, cfg.seed)
+
     def denoiser_stage() -> None:
-        text_encoder, unet = train_denoiser(cfg, arch, tokenizer, load_file(str(latents_file))["latents"], captions,
-                                            vae.config.scaling_factor)
+        text_encoder, unet = train_denoiser(cfg, arch, tokenizer, load_file(str(latents_file))["latents"],
+                                            denoiser_captions, vae.config.scaling_factor)
         save_pipeline(out / PIPELINE_DIR, vae.cpu(), text_encoder.cpu(), tokenizer, unet.cpu())
 
     run_stage(summary, work, "denoiser", lambda: (out / PIPELINE_DIR / "model_index.json").exists(), denoiser_stage)
@@ -469,8 +515,9 @@ def pretrain(cfg: PretrainConfig) -> Path:
         from diffusers import StableDiffusionPipeline
 
         pipe = StableDiffusionPipeline.from_pretrained(out / PIPELINE_DIR, dtype=torch.float32)
-        text_encoder, unet = continue_denoiser(cfg, pipe.text_encoder, pipe.unet, pipe.tokenizer, load_file(str(latents_file))["latents"],
-                                               captions, pipe.vae.config.scaling_factor)
+        text_encoder, unet = continue_denoiser(cfg, pipe.text_encoder, pipe.unet, pipe.tokenizer,
+                                               load_file(str(latents_file))["latents"], denoiser_captions,
+                                               pipe.vae.config.scaling_factor)
         save_pipeline(out / PIPELINE_DIR, pipe.vae, text_encoder.cpu(), pipe.tokenizer, unet.cpu(),
                       {"denoiser_steps": cfg.unet_steps, "extra_steps": cfg.unet_extra_steps})
 
