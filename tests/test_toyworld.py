@@ -389,6 +389,11 @@ def test_pretrain_summary_records_stages_and_quality(pretrained):
     assert list(quality["content_zero_shot_generated"]["per_class"]) == class_captions
     assert quality["content_zero_shot_generated"]["chance"] == round(1 / len(scenes.CLASSES), 3)
     assert list(quality["named_style_nearest_centroid"]["per_class"]) == list(NAMED_STYLES)
+    clean = quality["cleanliness"]
+    assert all(0.0 <= clean[k] <= 1.0 for k in ("content_clean", "styled_clean", "overall_clean"))
+    assert set(clean["per_style_clean"]) == set(NAMED_STYLES) and clean["content_kid_x1e3"] is not None
+    token = quality["rare_token"]
+    assert token["token"] == "sks" and all(token[k] >= 0 for k in ("style_token_distance", "clip_seed_distance"))
     assert quality["named_style_nearest_centroid"]["chance"] == round(1 / (1 + len(NAMED_STYLES)), 3)
     # the grids show what was judged: one column per image, one row per class / named style, at 2x
     with Image.open(out / "samples" / "contents.png") as grid:
@@ -422,11 +427,13 @@ def test_pretrained_pipeline_is_fp32_diffusers_with_unit_latents(pretrained):
     assert pipe.tokenizer.model_max_length == 32 and pipe.safety_checker is None
     assert pipe.unet.config.sample_size == 16 and pipe.vae.config.latent_channels == 4
     assert pipe.scheduler.config.beta_schedule == "scaled_linear"
-    # scaling_factor is 1/std of the world's latents (measured on all 200 images)
+    # the world's latents are zero-mean, unit-variance per channel (measured on all 200 images), scaling_factor 1
     pixels = np.load(out / "work" / "world.npz")["pixels"]
     with torch.no_grad():
         latents = pipe.vae.encode(pretrain.to_unit_range(pixels)).latent_dist.mean
-    assert float(latents.std() * pipe.vae.config.scaling_factor) == pytest.approx(1.0, abs=0.05)
+    assert pipe.vae.config.scaling_factor == 1.0
+    torch.testing.assert_close(latents.mean((0, 2, 3)), torch.zeros(4), atol=0.02, rtol=0)
+    torch.testing.assert_close(latents.std((0, 2, 3)), torch.ones(4), atol=0.02, rtol=0)
     pipe.set_progress_bar_config(disable=True)
     image = pipe("a tree in pencil style", num_inference_steps=2, guidance_scale=4.0, output_type="np",
                  generator=torch.Generator().manual_seed(0)).images[0]
@@ -489,3 +496,47 @@ def test_pretrain_resumes_at_the_missing_stage(pretrained, script, tmp_path, cap
     # the same seed and settings train the same CLIP again
     name = "open_clip_model.safetensors"
     assert (copy / "clip" / name).read_bytes() == (out / "clip" / name).read_bytes()
+
+
+def test_latent_normalisation_leaves_decoding_unchanged(arch):
+    vae = archs.build_vae(arch, 64).eval()
+    images = pretrain.to_unit_range(np.stack([draw_sample(c, "pencil", 64, (0, k)).pixels
+                                              for k, c in enumerate(scenes.CLASSES * 2)]))
+    with torch.no_grad():
+        before = vae.decode(vae.encode(images).latent_dist.mean).sample
+        raw = vae.encode(images).latent_dist.mean
+        pretrain.normalise_latent_channels(vae, images)
+        latents = vae.encode(images).latent_dist.mean
+        after = vae.decode(latents).sample
+    assert raw.mean((0, 2, 3)).abs().max() > 0.01  # there was a shift to take out
+    torch.testing.assert_close(latents.mean((0, 2, 3)), torch.zeros(4), atol=1e-4, rtol=0)
+    torch.testing.assert_close(latents.std((0, 2, 3)), torch.ones(4), atol=1e-4, rtol=0)
+    torch.testing.assert_close(after, before, atol=1e-4, rtol=0)
+    assert vae.config.scaling_factor == 1.0
+
+
+def test_cleanliness_separates_clean_drawings_from_speckled_ones():
+    from styleboost.toyworld.quality import busy_share, clean_share
+
+    def drawings(seed: int) -> np.ndarray:
+        return np.stack([draw_sample(c, NATURAL, 64, (seed, k)).pixels for k, c in enumerate(scenes.CLASSES * 3)])
+
+    reference, clean = drawings(1), drawings(2)
+    rng = np.random.default_rng(0)
+    blotches = np.kron(rng.normal(0, 45, (len(clean), 16, 16, 3)), np.ones((1, 4, 4, 1)))  # latent-sized blobs
+    speckled = np.clip(clean + blotches, 0, 255).astype(np.uint8)
+    assert clean_share(clean, reference) >= 0.95
+    assert clean_share(speckled, reference) <= 0.05
+    assert busy_share(speckled).min() > busy_share(clean).max()
+
+
+def test_rare_tokens_go_into_a_share_of_the_captions():
+    captions = ["a house in pencil style", "a tree", ""] * 400
+    marked = pretrain.with_rare_tokens(captions, 0.1, seed=0)
+    assert marked == pretrain.with_rare_tokens(captions, 0.1, seed=0)
+    changed = [(a, b) for a, b in zip(captions, marked) if a != b]
+    assert 0.07 < len(changed) / len([c for c in captions if c]) < 0.13
+    for before, after in changed:
+        extra = [w for w in after.split() if w not in before.split()]
+        assert len(extra) == 1 and extra[0] in pretrain.RARE_TOKENS
+        assert after.split().count(extra[0]) == 1 and len(after.split()) == len(before.split()) + 1
