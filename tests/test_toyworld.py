@@ -479,11 +479,7 @@ def test_pretrain_resumes_at_the_missing_stage(pretrained, script, tmp_path, cap
     (copy / pretrain.SUMMARY_FILE).unlink()  # as if interrupted during the CLIP stage
     kept = {name: file_digests(copy / name) for name in ("pipeline", "style_encoder", "work/vae")}
     capsys.readouterr()
-    before = torch.get_num_threads()
-    try:
-        assert script.main(["--output_dir", str(copy), *TINY_RUN]) == 0
-    finally:
-        torch.set_num_threads(before)
+    assert run_pretrain(script, copy) == 0
     log = capsys.readouterr().out
     for stage in ("world", "vae", "encode", "denoiser", "style_encoder"):
         assert f"[{stage}] already done, skipped" in log
@@ -496,6 +492,50 @@ def test_pretrain_resumes_at_the_missing_stage(pretrained, script, tmp_path, cap
     # the same seed and settings train the same CLIP again
     name = "open_clip_model.safetensors"
     assert (copy / "clip" / name).read_bytes() == (out / "clip" / name).read_bytes()
+
+
+def run_pretrain(script, out: Path) -> int:
+    before = torch.get_num_threads()
+    try:
+        return script.main(["--output_dir", str(out), *TINY_RUN])
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_work_folder_from_before_the_latent_fold_resumes_folded(pretrained, script, tmp_path, capsys):
+    from diffusers import AutoencoderKL
+
+    out, _ = pretrained
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / pretrain.SUMMARY_FILE).unlink()
+    # the VAE as the earlier release left it: shifted channels and one global scaling_factor
+    old = AutoencoderKL.from_pretrained(copy / "work" / "vae")
+    with torch.no_grad():
+        old.quant_conv.bias[:4] += torch.tensor([-3.0, -3.0, 0.0, 5.0])
+        old.post_quant_conv.bias -= old.post_quant_conv.weight[:, :, 0, 0] @ torch.tensor([-3.0, -3.0, 0.0, 5.0])
+    old.register_to_config(scaling_factor=0.3)
+    old.save_pretrained(copy / "work" / "vae")
+    latents_before = (copy / "work" / "latents.safetensors").read_bytes()
+    capsys.readouterr()
+    # its denoiser was trained on the old latents: refused, nothing touched
+    def contents() -> dict[str, str]:  # the tokenizer is written anew on every start, same bytes
+        return {name: digest for name, (digest, _) in file_digests(copy).items()}
+
+    kept = contents()
+    assert run_pretrain(script, copy) == 2
+    assert "predates the latent-channel fold" in single_line(capsys.readouterr().err)
+    assert contents() == kept
+    # interrupted before the denoiser: the VAE is folded and the latents encoded again
+    shutil.rmtree(copy / "pipeline")
+    assert run_pretrain(script, copy) == 0
+    assert "predates the latent-channel fold (scaling_factor 0.3)" in capsys.readouterr().out
+    pipe_vae = AutoencoderKL.from_pretrained(copy / "pipeline" / "vae")
+    assert pipe_vae.config.scaling_factor == 1.0
+    assert (copy / "work" / "latents.safetensors").read_bytes() != latents_before
+    with torch.no_grad():
+        latents = pipe_vae.encode(pretrain.to_unit_range(np.load(copy / "work" / "world.npz")["pixels"])).latent_dist.mean
+    torch.testing.assert_close(latents.mean((0, 2, 3)), torch.zeros(4), atol=0.05, rtol=0)
 
 
 def test_latent_normalisation_leaves_decoding_unchanged(arch):

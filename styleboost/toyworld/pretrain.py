@@ -204,6 +204,21 @@ def normalise_latent_channels(vae, sample: torch.Tensor) -> None:
     vae.register_to_config(scaling_factor=1.0)
 
 
+def fold_earlier_vae(cfg: PretrainConfig, vae, out: Path, latents_file: Path, images: torch.Tensor) -> None:
+    """Resuming a run whose ``work/vae`` predates the latent-channel fold (its ``scaling_factor`` is not 1):
+    fold it now and drop the latents it encoded, so the denoiser trains on normalised latents. A denoiser
+    already trained on the old latents is refused rather than silently paired with the folded VAE."""
+    vae_dir = out / "work" / "vae"
+    if (out / PIPELINE_DIR).exists():
+        raise StyleBoostError(f"{vae_dir} predates the latent-channel fold but {out / PIPELINE_DIR} was trained on "
+                              "its latents; pass --overwrite to pre-train again")
+    print(f"[vae] {vae_dir} predates the latent-channel fold (scaling_factor {vae.config.scaling_factor:.4g}): "
+          "folded, latents to be encoded again", flush=True)
+    normalise_latent_channels(vae, latent_statistics_sample(cfg, images))
+    publish(vae_dir, lambda tmp: vae.save_pretrained(tmp))
+    remove_path(latents_file)
+
+
 @torch.no_grad()
 def encode_world(vae, pixels: np.ndarray, device: str, batch_size: int = 256) -> torch.Tensor:
     """The VAE's latent distribution parameters (mean, logvar) of every world image, as ``step.image_latents`` reads them."""
@@ -496,6 +511,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(vae_dir).to(cfg.device).eval()
+    if vae.config.scaling_factor != 1.0:
+        fold_earlier_vae(cfg, vae, out, latents_file, to_unit_range(pixels))
     def encode_stage() -> None:
         latents = encode_world(vae, pixels, cfg.device).contiguous()
         publish(latents_file, lambda tmp: save_file({"latents": latents}, str(tmp)))
