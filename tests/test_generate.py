@@ -288,3 +288,21 @@ def test_a_long_prompt_is_drawn_cut_with_one_notice_and_recorded_as_drawn(tiny_m
 
     assert generate_images(config) == records  # a rerun counts them as done
     assert given == [records[0]["prompt"]] * 2
+
+
+@pytest.mark.parametrize("name, algorithm, karras", [
+    ("dpmpp_2m", "dpmsolver++", False), ("dpmpp_2m_karras", "dpmsolver++", True),
+    ("dpmpp_2m_sde", "sde-dpmsolver++", False)])
+def test_a_named_dpm_solver_is_that_solver_whatever_the_model_ships(name, algorithm, karras):
+    from types import SimpleNamespace
+
+    from diffusers import DPMSolverMultistepScheduler
+
+    from styleboost.generation.pipeline import set_scheduler
+
+    shipped = DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver++", use_karras_sigmas=True)
+    pipe = SimpleNamespace(scheduler=shipped)
+    set_scheduler(pipe, name)
+    assert pipe.scheduler.config.algorithm_type == algorithm
+    assert pipe.scheduler.config.use_karras_sigmas is karras
+    assert pipe.scheduler.config.beta_schedule == shipped.config.beta_schedule

@@ -17,7 +17,9 @@ from styleboost.sd.weights import find_lora_weights, load_embeddings
 if TYPE_CHECKING:  # typing only: generate imports this module (its config checks names against SCHEDULERS)
     from styleboost.generation.generate import GenerateConfig
 
-# --scheduler name -> (diffusers class name, extra config for from_config)
+# --scheduler name -> (diffusers class name, extra config for from_config). The DPM-Solver entries name their
+# algorithm and sigmas: from_config keeps those of the model's own scheduler (an SDE one, say) otherwise.
+_DPM = {"algorithm_type": "dpmsolver++", "use_karras_sigmas": False}
 SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "ddim": ("DDIMScheduler", {}),
     "ddpm": ("DDPMScheduler", {}),
@@ -26,8 +28,9 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "heun": ("HeunDiscreteScheduler", {}),
     "euler": ("EulerDiscreteScheduler", {}),
     "euler_a": ("EulerAncestralDiscreteScheduler", {}),
-    "dpmpp_2m": ("DPMSolverMultistepScheduler", {}),
-    "dpmpp_2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", _DPM),
+    "dpmpp_2m_karras": ("DPMSolverMultistepScheduler", {**_DPM, "use_karras_sigmas": True}),
+    "dpmpp_2m_sde": ("DPMSolverMultistepScheduler", {**_DPM, "algorithm_type": "sde-dpmsolver++"}),
     "unipc": ("UniPCMultistepScheduler", {}),
 }
 
