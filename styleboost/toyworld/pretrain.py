@@ -549,6 +549,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
 
     run_stage(summary, work, "style_encoder", lambda: (out / ENCODER_DIR / "config.json").exists(), encoder_stage)
     start = time.time()
+    if not (work / "encoder-data" / "metadata.csv").exists():  # a reused style encoder whose data is gone
+        write_encoder_data(cfg, world, work / "encoder-data")
     summary["quality"] = quality.measure(out, world, work / "encoder-data", cfg)
     summary["stages"]["quality"] = round(time.time() - start, 1)
     summary["total_seconds"] = round(time.time() - started, 1)
