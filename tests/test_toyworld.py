@@ -477,6 +477,7 @@ def test_pretrain_resumes_at_the_missing_stage(pretrained, script, tmp_path, cap
     shutil.copytree(out, copy)
     shutil.rmtree(copy / "clip")
     (copy / pretrain.SUMMARY_FILE).unlink()  # as if interrupted during the CLIP stage
+    shutil.rmtree(copy / "work" / "encoder-data")  # and the style encoder's data lost: the quality bar draws it again
     kept = {name: file_digests(copy / name) for name in ("pipeline", "style_encoder", "work/vae")}
     capsys.readouterr()
     assert run_pretrain(script, copy) == 0
@@ -489,9 +490,10 @@ def test_pretrain_resumes_at_the_missing_stage(pretrained, script, tmp_path, cap
     assert set(summary["stages"]) >= {"world", "vae", "encode", "denoiser", "denoiser_extra", "clip", "style_encoder",
                                       "quality"}
     assert {name: file_digests(copy / name) for name in kept} == kept
-    # the same seed and settings train the same CLIP again
+    # the same seed and settings train the same CLIP again, and the same models judge the same
     name = "open_clip_model.safetensors"
     assert (copy / "clip" / name).read_bytes() == (out / "clip" / name).read_bytes()
+    assert summary["quality"] == json.loads((out / pretrain.SUMMARY_FILE).read_text())["quality"]
 
 
 def run_pretrain(script, out: Path) -> int:
