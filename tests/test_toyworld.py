@@ -427,17 +427,23 @@ def test_pretrained_pipeline_is_fp32_diffusers_with_unit_latents(pretrained):
     assert pipe.tokenizer.model_max_length == 32 and pipe.safety_checker is None
     assert pipe.unet.config.sample_size == 16 and pipe.vae.config.latent_channels == 4
     assert pipe.scheduler.config.beta_schedule == "scaled_linear"
-    # the world's latents are zero-mean, unit-variance per channel (measured on all 200 images), scaling_factor 1
+    # scaling_factor is 1/std of the world's latents (measured on all 200 images)
     pixels = np.load(out / "work" / "world.npz")["pixels"]
     with torch.no_grad():
         latents = pipe.vae.encode(pretrain.to_unit_range(pixels)).latent_dist.mean
-    assert pipe.vae.config.scaling_factor == 1.0
-    torch.testing.assert_close(latents.mean((0, 2, 3)), torch.zeros(4), atol=0.02, rtol=0)
-    torch.testing.assert_close(latents.std((0, 2, 3)), torch.ones(4), atol=0.02, rtol=0)
+    assert float(latents.std() * pipe.vae.config.scaling_factor) == pytest.approx(1.0, abs=0.05)
     pipe.set_progress_bar_config(disable=True)
-    image = pipe("a tree in pencil style", num_inference_steps=2, guidance_scale=4.0, output_type="np",
-                 generator=torch.Generator().manual_seed(0)).images[0]
+    # the SDE solver it ships with draws its fresh noise from the generator: a seed is still one image
+    assert pipe.scheduler.config.algorithm_type == "sde-dpmsolver++"
+
+    def draw(seed: int) -> np.ndarray:
+        return pipe("a tree in pencil style", num_inference_steps=3, guidance_scale=4.0, output_type="np",
+                    generator=torch.Generator().manual_seed(seed)).images[0]
+
+    image = draw(0)
     assert image.shape == (64, 64, 3) and np.isfinite(image).all()
+    np.testing.assert_array_equal(draw(0), image)
+    assert np.abs(draw(1) - image).max() > 0.01
 
 
 def test_pretrained_clip_and_style_encoder_load_as_users_load_them(pretrained):
@@ -496,15 +502,15 @@ def test_pretrain_resumes_at_the_missing_stage(pretrained, script, tmp_path, cap
     assert summary["quality"] == json.loads((out / pretrain.SUMMARY_FILE).read_text())["quality"]
 
 
-def run_pretrain(script, out: Path) -> int:
+def run_pretrain(script, out: Path, *flags: str) -> int:
     before = torch.get_num_threads()
     try:
-        return script.main(["--output_dir", str(out), *TINY_RUN])
+        return script.main(["--output_dir", str(out), *TINY_RUN, *flags])
     finally:
         torch.set_num_threads(before)
 
 
-def test_a_work_folder_from_before_the_latent_fold_resumes_folded(pretrained, script, tmp_path, capsys):
+def test_normalise_latents_folds_a_resumed_globally_scaled_vae(pretrained, script, tmp_path, capsys):
     from diffusers import AutoencoderKL
 
     out, _ = pretrained
@@ -516,7 +522,7 @@ def test_a_work_folder_from_before_the_latent_fold_resumes_folded(pretrained, sc
     with torch.no_grad():
         old.quant_conv.bias[:4] += torch.tensor([-3.0, -3.0, 0.0, 5.0])
         old.post_quant_conv.bias -= old.post_quant_conv.weight[:, :, 0, 0] @ torch.tensor([-3.0, -3.0, 0.0, 5.0])
-    old.register_to_config(scaling_factor=0.3)
+    old.register_to_config(scaling_factor=0.3)  # (the fixture's own VAE has one global scale too)
     old.save_pretrained(copy / "work" / "vae")
     latents_before = (copy / "work" / "latents.safetensors").read_bytes()
     capsys.readouterr()
@@ -525,12 +531,12 @@ def test_a_work_folder_from_before_the_latent_fold_resumes_folded(pretrained, sc
         return {name: digest for name, (digest, _) in file_digests(copy).items()}
 
     kept = contents()
-    assert run_pretrain(script, copy) == 2
+    assert run_pretrain(script, copy, "--normalise_latents") == 2
     assert "predates the latent-channel fold" in single_line(capsys.readouterr().err)
     assert contents() == kept
     # interrupted before the denoiser: the VAE is folded and the latents encoded again
     shutil.rmtree(copy / "pipeline")
-    assert run_pretrain(script, copy) == 0
+    assert run_pretrain(script, copy, "--normalise_latents") == 0
     assert "predates the latent-channel fold (scaling_factor 0.3)" in capsys.readouterr().out
     pipe_vae = AutoencoderKL.from_pretrained(copy / "pipeline" / "vae")
     assert pipe_vae.config.scaling_factor == 1.0
