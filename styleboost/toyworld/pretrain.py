@@ -213,11 +213,11 @@ def normalise_latent_channels(vae, sample: torch.Tensor) -> None:
     vae.register_to_config(scaling_factor=1.0)
 
 
-def fold_earlier_vae(cfg: PretrainConfig, vae, out: Path, latents_file: Path, images: torch.Tensor) -> None:
-    """Resuming a run whose ``work/vae`` predates the latent-channel fold (its ``scaling_factor`` is not 1):
+def fold_earlier_vae(cfg: PretrainConfig, vae, out: Path, vae_dir: Path, latents_file: Path,
+                     images: torch.Tensor) -> None:
+    """Resuming a run whose ``vae_dir`` predates the latent-channel fold (its ``scaling_factor`` is not 1):
     fold it now and drop the latents it encoded, so the denoiser trains on normalised latents. A denoiser
     already trained on the old latents is refused rather than silently paired with the folded VAE."""
-    vae_dir = out / "work" / "vae"
     if (out / PIPELINE_DIR).exists():
         raise StyleBoostError(f"{vae_dir} predates the latent-channel fold but {out / PIPELINE_DIR} was trained on "
                               "its latents; pass --overwrite to pre-train again")
@@ -527,7 +527,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
 
     vae = AutoencoderKL.from_pretrained(vae_dir).to(cfg.device).eval()
     if cfg.normalise_latents and vae.config.scaling_factor != 1.0:
-        fold_earlier_vae(cfg, vae, out, latents_file, to_unit_range(pixels))
+        fold_earlier_vae(cfg, vae, out, vae_dir, latents_file, to_unit_range(pixels))
     def encode_stage() -> None:
         latents = encode_world(vae, pixels, cfg.device).contiguous()
         publish(latents_file, lambda tmp: save_file({"latents": latents}, str(tmp)))
