@@ -336,6 +336,8 @@ def script():
     (["--size", "60"], "--size 60"),
     (["--vae_crop", "12"], "--vae_crop 12"),
     (["--unet_steps", "0"], "--unet_steps"),
+    (["--unet_tune_steps", "0"], "--rare_token_share"),  # rare tokens are the third phase's: it cannot apply
+    (["--rare_token_share", "1.5"], "--rare_token_share 1.5"),
 ])
 def test_bad_settings_are_one_line_and_write_nothing(script, tmp_path, capsys, flags, named):
     out = tmp_path / "out"
@@ -345,7 +347,7 @@ def test_bad_settings_are_one_line_and_write_nothing(script, tmp_path, capsys, f
 
 
 TINY_RUN = ["--world_samples", "200", "--vae_steps", "3", "--unet_steps", "3", "--unet_extra_steps", "2",
-            "--clip_steps", "3",
+            "--unet_tune_steps", "2", "--clip_steps", "3",
             "--encoder_steps", "4", "--encoder_contents", "20", "--quality_images", "1", "--quality_steps", "2",
             "--vae_batch_size", "8", "--unet_batch_size", "8", "--clip_batch_size", "16",
             "--workers", "1", "--threads", "1"]
@@ -373,8 +375,8 @@ def test_pretrain_summary_records_stages_and_quality(pretrained):
     out, log = pretrained
     assert f"models in {out}" in log
     summary = json.loads((out / pretrain.SUMMARY_FILE).read_text())
-    assert set(summary["stages"]) == {"world", "vae", "encode", "denoiser", "denoiser_extra", "clip", "style_encoder",
-                                      "quality"}
+    assert set(summary["stages"]) == {"world", "vae", "encode", "denoiser", "denoiser_extra", "denoiser_tune", "clip",
+                                      "style_encoder", "quality"}
     assert all(seconds >= 0 for seconds in summary["stages"].values())
     assert summary["config"]["world_samples"] == 200 and summary["world"]["samples"] == 200
     assert summary["architectures"] == archs.load_architectures()
@@ -393,7 +395,8 @@ def test_pretrain_summary_records_stages_and_quality(pretrained):
     assert all(0.0 <= clean[k] <= 1.0 for k in ("content_clean", "styled_clean", "overall_clean"))
     assert set(clean["per_style_clean"]) == set(NAMED_STYLES) and clean["content_kid_x1e3"] is not None
     token = quality["rare_token"]
-    assert token["token"] == "sks" and all(token[k] >= 0 for k in ("style_token_distance", "clip_seed_distance"))
+    assert token["token"] == "sks" and all(token[f"{judge}_{scale}_distance"] >= 0 for judge in ("style", "clip")
+                                           for scale in ("token", "seed", "named_style"))
     assert quality["named_style_nearest_centroid"]["chance"] == round(1 / (1 + len(NAMED_STYLES)), 3)
     # the grids show what was judged: one column per image, one row per class / named style, at 2x
     with Image.open(out / "samples" / "contents.png") as grid:
@@ -492,14 +495,36 @@ def test_pretrain_resumes_at_the_missing_stage(pretrained, script, tmp_path, cap
         assert f"[{stage}] already done, skipped" in log
     assert "[clip] already done" not in log
     summary = json.loads((copy / pretrain.SUMMARY_FILE).read_text())
-    assert set(summary["reused_stages"]) == {"world", "vae", "encode", "denoiser", "denoiser_extra", "style_encoder"}
-    assert set(summary["stages"]) >= {"world", "vae", "encode", "denoiser", "denoiser_extra", "clip", "style_encoder",
-                                      "quality"}
+    assert set(summary["reused_stages"]) == {"world", "vae", "encode", "denoiser", "denoiser_extra", "denoiser_tune",
+                                             "style_encoder"}
+    assert set(summary["stages"]) >= {"world", "vae", "encode", "denoiser", "denoiser_extra", "denoiser_tune", "clip",
+                                      "style_encoder", "quality"}
     assert {name: file_digests(copy / name) for name in kept} == kept
     # the same seed and settings train the same CLIP again, and the same models judge the same
     name = "open_clip_model.safetensors"
     assert (copy / "clip" / name).read_bytes() == (out / "clip" / name).read_bytes()
     assert summary["quality"] == json.loads((out / pretrain.SUMMARY_FILE).read_text())["quality"]
+
+
+def test_pretrain_resumes_at_the_rare_token_phase(pretrained, script, tmp_path, capsys):
+    from diffusers import StableDiffusionPipeline
+
+    out, _ = pretrained
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / pretrain.SUMMARY_FILE).unlink()
+    marker = copy / "pipeline" / pretrain.PHASES_FILE
+    assert json.loads(marker.read_text()) == {"denoiser_steps": 3, "extra_steps": 2, "tune_steps": 2}
+    # as an earlier release left its pipeline: two phases done, no rare-token phase
+    marker.write_text(json.dumps({"denoiser_steps": 3, "extra_steps": 2}) + "\n")
+    before = StableDiffusionPipeline.from_pretrained(copy / "pipeline").unet.state_dict()
+    capsys.readouterr()
+    assert run_pretrain(script, copy) == 0
+    log = capsys.readouterr().out
+    assert "[denoiser_extra] already done, skipped" in log and "[denoiser_tune] 2 steps" in log
+    assert json.loads(marker.read_text()) == {"denoiser_steps": 3, "extra_steps": 2, "tune_steps": 2}
+    after = StableDiffusionPipeline.from_pretrained(copy / "pipeline").unet.state_dict()
+    assert any(not torch.equal(before[name], after[name]) for name in before)
 
 
 def run_pretrain(script, out: Path, *flags: str) -> int:

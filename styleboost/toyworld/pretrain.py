@@ -5,11 +5,13 @@ users load: a diffusers ``StableDiffusionPipeline`` folder (fp32 safetensors), a
 ``local-dir`` folder and a style-encoder folder, plus ``pretrain.json`` (settings, stage timings,
 sizes and the quality bar of ``styleboost.toyworld.quality``) and sample grids.
 
-Stages run in order (world, vae, encode, denoiser, denoiser_extra, clip, style_encoder, quality) and
-each publishes its result by renaming it into place; a stage whose result is there is skipped, so an
-interrupted run resumes at the stage it was in. The denoiser trains in two phases: from scratch with
-a cosine schedule, then at a constant lower rate with a noise offset, which is what lets the tiny
-model set the global colours that most styles are made of.
+Stages run in order (world, vae, encode, denoiser, denoiser_extra, denoiser_tune, clip, style_encoder,
+quality) and each publishes its result by renaming it into place; a stage whose result is there is
+skipped, so an interrupted run resumes at the stage it was in. The denoiser trains in three phases: from scratch with
+a cosine schedule; then at a constant lower rate with a noise offset, which is what lets the tiny
+model set the global colours that most styles are made of; then briefly at a still lower rate with
+rare tokens (``sks`` among them) inserted into some captions, so that the base model ignores such a
+token as real Stable Diffusion nearly does, and a new one bound by fine-tuning starts from a weak prior.
 
 The training loops are written here rather than taken from a diffusers example script because they
 train from scratch on in-memory tensors (latents cached once, captions tokenised once); the pieces
@@ -80,9 +82,13 @@ class PretrainConfig:
         False, "Make the VAE's latent channels zero-mean and unit-variance (normalise_latent_channels) instead of "
         "one global scaling_factor. Off for now: it makes every generation clean but the denoiser then sets a "
         "style's global colour poorly (issue 14; see the README's toy-world section).")
+    unet_tune_steps: int = option(1200, "Third denoiser phase: steps at a still lower rate with rare tokens in "
+                                        "--rare_token_share of the captions (0: none).")
+    unet_tune_learning_rate: float = option(1e-4, "Learning rate of the third denoiser phase (it keeps the second "
+                                                  "phase's noise offset).")
     rare_token_share: float = option(
-        0.0, "Share of denoiser captions with one rare token (sks and others) inserted at a random word, so that "
-        "the base model learns to ignore such tokens, as real Stable Diffusion nearly does (0.1 was tried).")
+        0.15, "Share of the third phase's captions with one rare token (sks and others) inserted at a random word, "
+        "so that the base model learns to ignore such tokens, as real Stable Diffusion nearly does.")
     snr_gamma: float | None = option(5.0, "Min-SNR loss weighting gamma.")
     ema_decay: float = option(0.999, "EMA decay of the denoiser weights that are shipped.")
     clip_steps: int = option(1000, "open_clip optimizer steps.")
@@ -103,6 +109,11 @@ class PretrainConfig:
                      "quality_steps", "vae_batch_size", "unet_batch_size", "clip_batch_size"):
             if getattr(self, name) < 1:
                 raise StyleBoostError(f"--{name} must be at least 1")
+        if not 0.0 <= self.rare_token_share <= 1.0:
+            raise StyleBoostError(f"--rare_token_share {self.rare_token_share} must lie between 0 and 1")
+        if self.rare_token_share and not self.unet_tune_steps:
+            raise StyleBoostError("--rare_token_share applies to the third denoiser phase, which --unet_tune_steps 0 "
+                                  "turns off; pass --rare_token_share 0 too")
         if self.encoder_contents < 20:
             raise StyleBoostError("--encoder_contents must be at least 20 (the encoder's validation split needs them)")
 
@@ -277,20 +288,42 @@ def train_denoiser(cfg: PretrainConfig, arch: dict, tokenizer, latent_params: to
     return text_encoder.eval(), unet.eval()
 
 
-def continue_denoiser(cfg: PretrainConfig, text_encoder, unet, tokenizer, latent_params: torch.Tensor,
-                      captions: list[str], scaling_factor: float):
-    """A second phase from the saved weights: constant lower learning rate, noise offset, its own EMA."""
+@dataclass
+class LaterPhase:
+    """The settings of a denoiser phase that continues from saved weights: a constant learning rate."""
+
+    name: str
+    marker: str  # its key in the pipeline's denoiser_phases.json once done
+    steps: int
+    learning_rate: float
+    noise_offset: float
+    seed: int  # of its batches and of its rare-token captions
+    rare_token_share: float
+    ema_warmup: bool  # a short phase warms its EMA up, or the EMA would still hold much of the starting weights
+
+
+def later_phases(cfg: PretrainConfig) -> list[LaterPhase]:
+    """The second phase (noise offset) and the third (rare tokens, a lower rate), those with any steps."""
+    phases = [LaterPhase("denoiser_extra", "extra_steps", cfg.unet_extra_steps, cfg.unet_extra_learning_rate,
+                         cfg.unet_extra_noise_offset, cfg.seed + 3, 0.0, ema_warmup=False),
+              LaterPhase("denoiser_tune", "tune_steps", cfg.unet_tune_steps, cfg.unet_tune_learning_rate,
+                         cfg.unet_extra_noise_offset, cfg.seed + 4, cfg.rare_token_share, ema_warmup=True)]
+    return [phase for phase in phases if phase.steps]
+
+
+def continue_denoiser(cfg: PretrainConfig, plan: LaterPhase, text_encoder, unet, tokenizer,
+                      latent_params: torch.Tensor, captions: list[str], scaling_factor: float):
+    """One later phase from the saved weights: constant learning rate, the plan's noise offset, its own EMA."""
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
 
     text_encoder, unet = text_encoder.float().to(cfg.device), unet.float().to(cfg.device)
     params = [*unet.parameters(), *text_encoder.parameters()]
-    ema = EMAModel(params, decay=cfg.ema_decay)
-    optimizer = torch.optim.AdamW(params, lr=cfg.unet_extra_learning_rate, weight_decay=1e-2)
+    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=plan.ema_warmup, power=3 / 4)
+    optimizer = torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=1e-2)
     schedule = get_scheduler("constant", optimizer)
     denoiser_loop(cfg, text_encoder, unet, tokenizer, latent_params, captions, scaling_factor,
-                  Phase("denoiser_extra", cfg.unet_extra_steps, optimizer, schedule, ema, cfg.seed + 3,
-                        cfg.unet_extra_noise_offset))
+                  Phase(plan.name, plan.steps, optimizer, schedule, ema, plan.seed, plan.noise_offset))
     return text_encoder.eval(), unet.eval()
 
 
@@ -365,6 +398,32 @@ def save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet, phases: dict
 
     publish(folder, write)
     return folder
+
+
+def finished_phases(pipeline_dir: Path) -> dict[str, int]:
+    """The phases recorded as done in the pipeline folder (``denoiser_phases.json``): {marker: steps}."""
+    marker = pipeline_dir / PHASES_FILE
+    return json.loads(marker.read_text()) if marker.exists() else {}
+
+
+def run_later_phase(cfg: PretrainConfig, plan: LaterPhase, summary: dict, out: Path, latents_file: Path,
+                    captions: list[str]) -> None:
+    """Continue the saved pipeline's denoiser with ``plan`` unless the pipeline records it as done. The weights
+    and the updated record are renamed into place together."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = out / PIPELINE_DIR
+
+    def body() -> None:
+        pipe = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+        shown = with_rare_tokens(captions, plan.rare_token_share, plan.seed)
+        text_encoder, unet = continue_denoiser(cfg, plan, pipe.text_encoder, pipe.unet, pipe.tokenizer,
+                                               load_file(str(latents_file))["latents"], shown,
+                                               pipe.vae.config.scaling_factor)
+        phases = {"denoiser_steps": cfg.unet_steps, **finished_phases(folder), plan.marker: plan.steps}
+        save_pipeline(folder, pipe.vae, text_encoder.cpu(), pipe.tokenizer, unet.cpu(), phases)
+
+    run_stage(summary, out / "work", plan.name, lambda: plan.marker in finished_phases(folder), body)
 
 
 def distinct_caption_batches(caption_index: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -534,27 +593,14 @@ def pretrain(cfg: PretrainConfig) -> Path:
 
     run_stage(summary, work, "encode", latents_file.exists, encode_stage)
 
-    denoiser_captions = with_rare_tokens(captions, cfg.rare_token_share, cfg.seed)
-
     def denoiser_stage() -> None:
         text_encoder, unet = train_denoiser(cfg, arch, tokenizer, load_file(str(latents_file))["latents"],
-                                            denoiser_captions, vae.config.scaling_factor)
+                                            captions, vae.config.scaling_factor)
         save_pipeline(out / PIPELINE_DIR, vae.cpu(), text_encoder.cpu(), tokenizer, unet.cpu())
 
     run_stage(summary, work, "denoiser", lambda: (out / PIPELINE_DIR / "model_index.json").exists(), denoiser_stage)
-
-    def extra_stage() -> None:
-        from diffusers import StableDiffusionPipeline
-
-        pipe = StableDiffusionPipeline.from_pretrained(out / PIPELINE_DIR, dtype=torch.float32)
-        text_encoder, unet = continue_denoiser(cfg, pipe.text_encoder, pipe.unet, pipe.tokenizer,
-                                               load_file(str(latents_file))["latents"], denoiser_captions,
-                                               pipe.vae.config.scaling_factor)
-        save_pipeline(out / PIPELINE_DIR, pipe.vae, text_encoder.cpu(), pipe.tokenizer, unet.cpu(),
-                      {"denoiser_steps": cfg.unet_steps, "extra_steps": cfg.unet_extra_steps})
-
-    if cfg.unet_extra_steps:
-        run_stage(summary, work, "denoiser_extra", lambda: (out / PIPELINE_DIR / PHASES_FILE).exists(), extra_stage)
+    for plan in later_phases(cfg):
+        run_later_phase(cfg, plan, summary, out, latents_file, captions)
     run_stage(summary, work, "clip", lambda: (out / CLIP_DIR / "open_clip_config.json").exists(),
               lambda: save_clip(out / CLIP_DIR, train_clip(cfg, arch, work, pixels, captions), arch))
 

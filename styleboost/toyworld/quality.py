@@ -12,7 +12,8 @@ loaded as users load them (the pipeline folder through diffusers, the CLIP throu
   that of the busiest real drawing in the style the prompt asks for, and KID between the content
   generations and real drawings on the tiny CLIP's image features;
 - **rare token**: how far "X in sks style" moves an image from "X" (same seed), on the style encoder
-  and on CLIP, beside how far another seed moves it: an untrained token should barely move it.
+  and on CLIP, beside how far another seed and a named style move it: an untrained token should
+  barely move it.
 
 Sample grids (``samples/contents.png``, ``samples/styles.png``) show what was judged.
 """
@@ -107,13 +108,16 @@ def cleanliness(clip, generated: np.ndarray, real: np.ndarray, styled: np.ndarra
             "rule": f"busy-pixel share (colour step > {BUSY_STEP}) <= the busiest real drawing of the style"}
 
 
-def rare_token_effect(pipe, clip, encoder, captions: Sequence[str], seed: int, steps: int, guidance: float,
-                      token: str = "sks") -> dict[str, Any]:
+def rare_token_effect(pipe, clip, encoder, captions: Sequence[str], named_styles: Sequence[str], seed: int,
+                      steps: int, guidance: float, token: str = "sks") -> dict[str, Any]:
     """Mean cosine distance, on the style encoder and on CLIP, between "X" and "X in sks style" at one seed,
-    and between "X" at two seeds (the scale of an unrelated change)."""
+    beside two scales: "X" at another seed (an unrelated change) and "X in <a named style> style" at the
+    same seed (what a token the model knows does)."""
     plain = generate(pipe, list(captions), seed, steps, guidance)
     with_token = generate(pipe, [f"{c} in {token} style" for c in captions], seed, steps, guidance)
     other_seed = generate(pipe, list(captions), seed + 1000, steps, guidance)
+    named = generate(pipe, [f"{c} in {named_styles[i % len(named_styles)]} style" for i, c in enumerate(captions)],
+                     seed, steps, guidance)
 
     def distance(embed, a: np.ndarray, b: np.ndarray) -> float:
         return float((1 - F.cosine_similarity(embed(as_tensor(a)), embed(as_tensor(b)), dim=1)).mean())
@@ -122,6 +126,7 @@ def rare_token_effect(pipe, clip, encoder, captions: Sequence[str], seed: int, s
     for name, embed in (("style", encoder.embed), ("clip", clip.encode_images)):
         result[f"{name}_token_distance"] = round(distance(embed, plain, with_token), 4)
         result[f"{name}_seed_distance"] = round(distance(embed, plain, other_seed), 4)
+        result[f"{name}_named_style_distance"] = round(distance(embed, plain, named), 4)
     return result
 
 
@@ -167,7 +172,7 @@ def measure(out: Path, world: WorldConfig, encoder_data: Path, cfg) -> dict[str,
         "content_zero_shot_real": zero_shot(clip, real, labels, captions),
         "named_style_nearest_centroid": accuracy_table(guesses, np.asarray(style_labels), styles),
         "cleanliness": cleanliness(clip, generated, real, styled, style_of, reference),
-        "rare_token": rare_token_effect(pipe, clip, encoder, captions, cfg.seed + 20_000, cfg.quality_steps,
-                                        cfg.guidance_scale),
+        "rare_token": rare_token_effect(pipe, clip, encoder, captions, world.named_styles, cfg.seed + 20_000,
+                                        cfg.quality_steps, cfg.guidance_scale),
         "prompts": {"content": captions, "style": "<content caption> in <style> style"},
     }
