@@ -40,7 +40,7 @@ def test_shipped_pipeline_draws_in_half_precision():
 def test_an_untrained_token_leaves_the_shipped_base_drawing_as_it_was():
     """As rare tokens do in real Stable Diffusion: "X in sks style" keeps the style of "X" at the same seed,
     where a style the model was taught moves it far (the earlier base, never shown rare tokens, moved it a
-    fifth as far as a named style did; this one about a seventieth)."""
+    fifth as far as a named style did; this one about a thirtieth)."""
     from diffusers import StableDiffusionPipeline
 
     from styleboost.style_encoder import create_style_encoder

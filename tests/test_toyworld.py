@@ -517,14 +517,18 @@ def test_pretrain_resumes_at_the_rare_token_phase(pretrained, script, tmp_path, 
     assert json.loads(marker.read_text()) == {"denoiser_steps": 3, "extra_steps": 2, "tune_steps": 2}
     # as an earlier release left its pipeline: two phases done, no rare-token phase
     marker.write_text(json.dumps({"denoiser_steps": 3, "extra_steps": 2}) + "\n")
-    before = StableDiffusionPipeline.from_pretrained(copy / "pipeline").unet.state_dict()
+    before = StableDiffusionPipeline.from_pretrained(copy / "pipeline")
     capsys.readouterr()
     assert run_pretrain(script, copy) == 0
     log = capsys.readouterr().out
     assert "[denoiser_extra] already done, skipped" in log and "[denoiser_tune] 2 steps" in log
     assert json.loads(marker.read_text()) == {"denoiser_steps": 3, "extra_steps": 2, "tune_steps": 2}
-    after = StableDiffusionPipeline.from_pretrained(copy / "pipeline").unet.state_dict()
-    assert any(not torch.equal(before[name], after[name]) for name in before)
+    after = StableDiffusionPipeline.from_pretrained(copy / "pipeline")
+    unet_before, unet_after = before.unet.state_dict(), after.unet.state_dict()
+    assert any(not torch.equal(unet_before[name], unet_after[name]) for name in unet_before)
+    # the text encoder is frozen in this phase: sks keeps a representation of its own for fine-tuning to bind
+    text_before, text_after = before.text_encoder.state_dict(), after.text_encoder.state_dict()
+    assert all(torch.equal(text_before[name], text_after[name]) for name in text_before)
 
 
 def run_pretrain(script, out: Path, *flags: str) -> int:

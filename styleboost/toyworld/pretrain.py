@@ -9,9 +9,11 @@ Stages run in order (world, vae, encode, denoiser, denoiser_extra, denoiser_tune
 quality) and each publishes its result by renaming it into place; a stage whose result is there is
 skipped, so an interrupted run resumes at the stage it was in. The denoiser trains in three phases: from scratch with
 a cosine schedule; then at a constant lower rate with a noise offset, which is what lets the tiny
-model set the global colours that most styles are made of; then briefly at a still lower rate with
-rare tokens (``sks`` among them) inserted into some captions, so that the base model ignores such a
-token as real Stable Diffusion nearly does, and a new one bound by fine-tuning starts from a weak prior.
+model set the global colours that most styles are made of; then the UNet alone briefly at a still
+lower rate with rare tokens (``sks`` among them) inserted into some captions, so that the base model
+ignores such a token as real Stable Diffusion nearly does. The text encoder is frozen in that phase, as
+SD's CLIP was trained elsewhere: trained with the UNet it learned to make ``sks`` nearly invisible, and a
+UNet LoRA with a prior term on "a person" could then no longer bind it (DreamBooth learned no style).
 
 The training loops are written here rather than taken from a diffusers example script because they
 train from scratch on in-memory tensors (latents cached once, captions tokenised once); the pieces
@@ -82,8 +84,8 @@ class PretrainConfig:
         False, "Make the VAE's latent channels zero-mean and unit-variance (normalise_latent_channels) instead of "
         "one global scaling_factor. Off for now: it makes every generation clean but the denoiser then sets a "
         "style's global colour poorly (issue 14; see the README's toy-world section).")
-    unet_tune_steps: int = option(1200, "Third denoiser phase: steps at a still lower rate with rare tokens in "
-                                        "--rare_token_share of the captions (0: none).")
+    unet_tune_steps: int = option(1200, "Third denoiser phase: UNet steps at a still lower rate, the text encoder "
+                                        "frozen, with rare tokens in --rare_token_share of the captions (0: none).")
     unet_tune_learning_rate: float = option(1e-4, "Learning rate of the third denoiser phase (it keeps the second "
                                                   "phase's noise offset).")
     rare_token_share: float = option(
@@ -300,6 +302,7 @@ class LaterPhase:
     seed: int  # of its batches and of its rare-token captions
     rare_token_share: float
     ema_warmup: bool  # a short phase warms its EMA up, or the EMA would still hold much of the starting weights
+    train_text_encoder: bool = True
 
 
 def later_phases(cfg: PretrainConfig) -> list[LaterPhase]:
@@ -307,7 +310,8 @@ def later_phases(cfg: PretrainConfig) -> list[LaterPhase]:
     phases = [LaterPhase("denoiser_extra", "extra_steps", cfg.unet_extra_steps, cfg.unet_extra_learning_rate,
                          cfg.unet_extra_noise_offset, cfg.seed + 3, 0.0, ema_warmup=False),
               LaterPhase("denoiser_tune", "tune_steps", cfg.unet_tune_steps, cfg.unet_tune_learning_rate,
-                         cfg.unet_extra_noise_offset, cfg.seed + 4, cfg.rare_token_share, ema_warmup=True)]
+                         cfg.unet_extra_noise_offset, cfg.seed + 4, cfg.rare_token_share, ema_warmup=True,
+                         train_text_encoder=False)]
     return [phase for phase in phases if phase.steps]
 
 
@@ -318,7 +322,8 @@ def continue_denoiser(cfg: PretrainConfig, plan: LaterPhase, text_encoder, unet,
     from diffusers.training_utils import EMAModel
 
     text_encoder, unet = text_encoder.float().to(cfg.device), unet.float().to(cfg.device)
-    params = [*unet.parameters(), *text_encoder.parameters()]
+    text_encoder.requires_grad_(plan.train_text_encoder)
+    params = [*unet.parameters(), *(text_encoder.parameters() if plan.train_text_encoder else ())]
     ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=plan.ema_warmup, power=3 / 4)
     optimizer = torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=1e-2)
     schedule = get_scheduler("constant", optimizer)
@@ -347,11 +352,11 @@ def denoiser_loop(cfg: PretrainConfig, text_encoder, unet, tokenizer, latent_par
     from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
     text_encoder.train(), unet.train()
+    params = [p for group in phase.optimizer.param_groups for p in group["params"]]  # what the phase trains
     scheduler = DDPMScheduler(**archs.sd_scheduler_config())
     distinct, caption_index = caption_table(captions)
     ids = tokenizer(distinct, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                     return_tensors="pt").input_ids.to(cfg.device)
-    params = [*unet.parameters(), *text_encoder.parameters()]
     generator = torch.Generator().manual_seed(phase.seed)
     log = Log(phase.name, phase.steps)
     for step in range(1, phase.steps + 1):
