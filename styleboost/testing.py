@@ -94,6 +94,54 @@ def tiny_components(tokenizer, *, prediction_type: str = "epsilon", seed: int = 
     return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
 
 
+def tiny_sdxl_components(tokenizer, *, seed: int = 0) -> dict:
+    """Randomly initialised parts of SDXL's architecture, tiny: a UNet with ``addition_embed_type="text_time"``
+    (down: DownBlock2D, CrossAttnDownBlock2D; up: CrossAttnUpBlock2D with two attentions, as SDXL's
+    ``up_blocks.0`` that B-LoRA targets, then UpBlock2D), a ``CLIPTextModel`` and a ``CLIPTextModelWithProjection``
+    of different widths (so that swapping them fails loudly), the real CLIP tokenizer twice (the second padding
+    with "!", as SDXL's ``tokenizer_2`` does) and SDXL's Euler scheduler."""
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    parts = tiny_components(tokenizer, seed=seed)
+    torch.manual_seed(seed + 1)
+    tokenizer_2 = sdxl_second_tokenizer(tokenizer)
+
+    def clip(hidden: int, projection: int) -> CLIPTextConfig:
+        return CLIPTextConfig(
+            vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+            num_attention_heads=4, max_position_embeddings=77, projection_dim=projection,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer_2.pad_token_id,
+        )
+
+    text_encoder, text_encoder_2 = CLIPTextModel(clip(32, 32)), CLIPTextModelWithProjection(clip(48, 40))
+    time_dim = 8
+    unet = UNet2DConditionModel(
+        sample_size=TINY_RESOLUTION // 2, in_channels=4, out_channels=4, block_out_channels=(32, 64),
+        layers_per_block=1, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32 + 48, attention_head_dim=(4, 8),
+        use_linear_projection=True, transformer_layers_per_block=(1, 1), norm_num_groups=16,
+        addition_embed_type="text_time", addition_time_embed_dim=time_dim,
+        projection_class_embeddings_input_dim=6 * time_dim + 40,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
+        steps_offset=1, timestep_spacing="leading", prediction_type="epsilon",
+    )
+    return dict(unet=unet, vae=parts["vae"], text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+                tokenizer=tokenizer, tokenizer_2=tokenizer_2, scheduler=scheduler)
+
+
+def sdxl_second_tokenizer(tokenizer):
+    """SDXL's ``tokenizer_2``: the same CLIP vocabulary, padding with "!" (id 0) instead of the end token."""
+    import copy
+
+    second = copy.deepcopy(tokenizer)
+    second.pad_token = "!"
+    return second
+
+
 def save_tiny_pipeline(
     folder: str | os.PathLike, *, prediction_type: str = "epsilon", seed: int = 0
 ) -> Path:
@@ -102,11 +150,16 @@ def save_tiny_pipeline(
 
 
 def save_pipeline(folder: str | os.PathLike, components: Callable[[Any], dict]) -> Path:
-    """Save the ``StableDiffusionPipeline`` of ``components(tokenizer)`` as a diffusers folder (safetensors);
-    the tokenizer is the real CLIP tokenizer, written into ``folder/tokenizer`` first."""
+    """Save the pipeline of ``components(tokenizer)`` as a diffusers folder (safetensors): a
+    ``StableDiffusionXLPipeline`` when the parts hold a second text encoder, else a ``StableDiffusionPipeline``.
+    The tokenizer is the real CLIP tokenizer, written into ``folder/tokenizer`` first."""
+    from diffusers import StableDiffusionXLPipeline
+
     folder = Path(folder)
     tokenizer = build_clip_tokenizer(folder / "tokenizer")
-    assemble_pipeline(**components(tokenizer)).save_pretrained(folder, safe_serialization=True)
+    parts = components(tokenizer)
+    pipeline_class = StableDiffusionXLPipeline if "text_encoder_2" in parts else None
+    assemble_pipeline(pipeline_class, **parts).save_pretrained(folder, safe_serialization=True)
     return folder
 
 
@@ -220,6 +273,11 @@ def tiny_pipeline_path(prediction_type: str = "epsilon") -> Path:
     return cached_pipeline(
         f"tiny-sd-{prediction_type}-v2", lambda tmp: save_tiny_pipeline(tmp, prediction_type=prediction_type)
     )
+
+
+def tiny_sdxl_pipeline_path() -> Path:
+    """The cached tiny SDXL pipeline folder, built on first use (about a second, offline)."""
+    return cached_pipeline("tiny-sdxl-v1", lambda tmp: save_pipeline(tmp, tiny_sdxl_components))
 
 
 def cached_pipeline(name: str, build: Callable[[Path], Path]) -> Path:

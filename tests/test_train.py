@@ -122,7 +122,7 @@ def test_textual_inversion_changes_only_new_token_rows(train_config, tiny_model_
     train_loop(run)
     finish(run)
     changed = (weight.detach() != before).any(dim=1).nonzero().flatten().tolist()
-    assert changed == run.models.token_ids
+    assert changed == run.models.token_ids["text_encoder"]
     assert all(torch.equal(unet_before[n], p) for n, p in run.models.unet.named_parameters())
 
     prompt = "a portrait of a person in <neon> style"
@@ -148,7 +148,7 @@ def test_lora_ti_trains_adapter_and_token_rows(train_config):
 
     train_loop(run)
     changed = (weight.detach() != before).any(dim=1).nonzero().flatten().tolist()
-    assert changed == run.models.token_ids
+    assert changed == run.models.token_ids["text_encoder"]
     assert any(p.abs().sum() > 0 for n, p in run.models.unet.named_parameters() if "lora_B" in n)
 
 
@@ -167,7 +167,7 @@ def test_multi_token_captions_choose_the_token_they_train(train_config, tmp_path
 
     train_loop(run)  # 2 steps of batch 1: each step trains the token of its one caption
     changed = (weight.detach() != before).any(dim=1).nonzero().flatten().tolist()
-    assert set(changed) <= set(run.models.token_ids) and changed
+    assert set(changed) <= set(run.models.token_ids["text_encoder"]) and changed
 
 
 def test_v_prediction_models_train_towards_velocity(train_config, tiny_vpred_model_dir):

@@ -1,19 +1,27 @@
-"""Model families: how a family turns captions into the UNet's conditioning.
+"""Model families: how a family turns captions (and, for SDXL, image sizes) into the UNet's conditioning.
 
-SD 1.x and 2.x share one family (one text encoder, hidden states as cross-attention context;
-epsilon or v-prediction is read from the scheduler). SDXL would be one more class here (two
-text encoders, pooled embeddings and added time ids in ``added_cond_kwargs``), not a fork of
-the training loop.
+SD 1.x and 2.x share one family: one text encoder, its last hidden states as cross-attention context
+(epsilon or v-prediction is read from the scheduler). SDXL is one more class, not a fork of the loop: two
+tokenizers and text encoders, the penultimate hidden states of both concatenated as context, the second's
+pooled (projected) output and the six "micro-conditioning" size numbers (original size, crop top-left,
+target size) in ``added_cond_kwargs``, as diffusers' ``StableDiffusionXLPipeline.encode_prompt`` and its
+``train_dreambooth_lora_sdxl.py`` compute them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
 from styleboost.core.errors import StyleBoostError
+
+
+def _tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
+    return tokenizer(
+        captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids
 
 
 @dataclass
@@ -22,31 +30,73 @@ class StableDiffusionFamily:
 
     tokenizer: Any
     name: str = "stable-diffusion"
+    text_encoder_names: tuple[str, ...] = ("text_encoder",)
+    tokenizer_names: tuple[str, ...] = ("tokenizer",)
 
-    def tokenize(self, captions: list[str]) -> torch.Tensor:
-        return self.tokenizer(
-            captions,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids
+    def tokenize(self, captions: list[str]) -> list[torch.Tensor]:
+        return [_tokenize(self.tokenizer, captions)]
 
-    def encode(self, input_ids: torch.Tensor, text_encoder, device: torch.device) -> dict[str, torch.Tensor]:
-        """Keyword arguments for ``unet(noisy_latents, timesteps, **conditioning)``.
+    def encode(self, input_ids: list[torch.Tensor], text_encoders: Sequence[Any], device: torch.device
+               ) -> dict[str, torch.Tensor]:
+        """The text part of the conditioning, one row per caption.
 
-        ``text_encoder`` may be the DDP-wrapped training module (which has no ``.device``); calling the
+        A text encoder may be the DDP-wrapped training module (which has no ``.device``); calling the
         wrapper, not the module inside it, is what synchronises its gradients across processes."""
-        hidden = text_encoder(input_ids.to(device), return_dict=False)[0]
+        hidden = text_encoders[0](input_ids[0].to(device), return_dict=False)[0]
         return {"encoder_hidden_states": hidden}
 
+    def unet_inputs(self, text: dict[str, torch.Tensor], size_ids: torch.Tensor | None) -> dict[str, Any]:
+        """Keyword arguments for ``unet(noisy_latents, timesteps, **inputs)``; SD 1.x/2.x use no image sizes."""
+        return text
 
-def family_for(pipe) -> StableDiffusionFamily:
+
+@dataclass
+class StableDiffusionXLFamily:
+    """SDXL: two CLIP text encoders (penultimate hidden states concatenated; the second's pooled projection)
+    and the image-size time ids."""
+
+    tokenizer: Any
+    tokenizer_2: Any
+    name: str = "stable-diffusion-xl"
+    text_encoder_names: tuple[str, ...] = ("text_encoder", "text_encoder_2")
+    tokenizer_names: tuple[str, ...] = ("tokenizer", "tokenizer_2")
+
+    def tokenize(self, captions: list[str]) -> list[torch.Tensor]:
+        return [_tokenize(self.tokenizer, captions), _tokenize(self.tokenizer_2, captions)]
+
+    def encode(self, input_ids: list[torch.Tensor], text_encoders: Sequence[Any], device: torch.device
+               ) -> dict[str, torch.Tensor]:
+        """Context [batch, 77, dim_1 + dim_2] and pooled text embeddings [batch, projection_dim] (the last
+        encoder's, as the pipeline's ``encode_prompt`` takes them)."""
+        hidden, pooled = [], None
+        for ids, encoder in zip(input_ids, text_encoders):
+            out = encoder(ids.to(device), output_hidden_states=True, return_dict=False)
+            pooled, states = out[0], out[-1]
+            hidden.append(states[-2])
+        return {"encoder_hidden_states": torch.cat(hidden, dim=-1), "text_embeds": pooled}
+
+    def unet_inputs(self, text: dict[str, torch.Tensor], size_ids: torch.Tensor | None) -> dict[str, Any]:
+        """``size_ids`` [batch, 6]: original height and width, crop top and left, target height and width."""
+        if size_ids is None:
+            raise ValueError("SDXL needs the image-size time ids of every sample")
+        context = text["encoder_hidden_states"]
+        added = {"text_embeds": text["text_embeds"], "time_ids": size_ids.to(context.device, context.dtype)}
+        return {"encoder_hidden_states": context, "added_cond_kwargs": added}
+
+
+Family = StableDiffusionFamily | StableDiffusionXLFamily
+FAMILY_OF_PIPELINE = {"StableDiffusionPipeline": "sd", "StableDiffusionXLPipeline": "sdxl"}
+
+
+def family_for(pipe) -> Family:
     """Pick the family of a loaded pipeline; unsupported ones get a one-line error."""
     name = type(pipe).__name__
-    if name in ("StableDiffusionPipeline",):
+    kind = FAMILY_OF_PIPELINE.get(name)
+    if kind == "sd":
         return StableDiffusionFamily(pipe.tokenizer)
-    raise StyleBoostError(f"training {name} models is not supported yet (supported: Stable Diffusion 1.x and 2.x)")
+    if kind == "sdxl":
+        return StableDiffusionXLFamily(pipe.tokenizer, pipe.tokenizer_2)
+    raise StyleBoostError(f"training {name} models is not supported (supported: Stable Diffusion 1.x, 2.x and XL)")
 
 
 def concat_conditioning(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

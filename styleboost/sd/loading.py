@@ -117,12 +117,17 @@ def load_pipeline(
 
 
 def assemble_pipeline(pipeline_class: Any = None, **parts: Any):
-    """A text-to-image pipeline over already built ``parts`` (vae, text_encoder, tokenizer, unet, scheduler),
-    sharing their memory, without a safety checker; ``pipeline_class`` defaults to ``StableDiffusionPipeline``."""
+    """A text-to-image pipeline over already built ``parts`` (vae, text encoder(s), tokenizer(s), unet, scheduler),
+    sharing their memory, without a safety checker (SDXL has none); ``pipeline_class`` defaults to
+    ``StableDiffusionPipeline``."""
+    import inspect
+
     from diffusers import StableDiffusionPipeline  # deferred: diffusers takes seconds to import
 
     cls = pipeline_class or StableDiffusionPipeline
-    return cls(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    if "safety_checker" in inspect.signature(cls.__init__).parameters:
+        parts.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    return cls(**parts)
 
 
 def _read_model_index(folder: str) -> dict[str, Any]:
@@ -132,3 +137,24 @@ def _read_model_index(folder: str) -> dict[str, Any]:
 def default_resolution(pipe) -> int:
     """The pipeline's native image size: UNet sample size times the VAE's downscale factor."""
     return int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
+
+
+def load_vae(name_or_path: str, *, torch_dtype: torch.dtype | None = None,
+             flag: str = "--pretrained_vae_model_name_or_path"):
+    """A VAE to use instead of the pipeline's (e.g. ``madebyollin/sdxl-vae-fp16-fix``): a hub id, a local VAE
+    folder (``config.json`` + weights) or a pipeline folder (its ``vae/``)."""
+    from diffusers import AutoencoderKL  # deferred: diffusers takes seconds to import
+
+    path = Path(name_or_path).expanduser()
+    kwargs: dict[str, Any] = dtype_kwargs(torch_dtype)
+    if path.is_dir():
+        if (path / "model_index.json").is_file():
+            kwargs["subfolder"] = "vae"
+        elif not (path / "config.json").is_file():
+            raise StyleBoostError(f"{flag} {path}: not a VAE folder (no config.json) or pipeline folder")
+    elif path.exists() or not _HUB_ID.match(name_or_path):
+        raise StyleBoostError(f"{flag} {name_or_path}: expected a VAE folder, a pipeline folder or a hub id")
+    try:
+        return AutoencoderKL.from_pretrained(str(path) if path.is_dir() else name_or_path, **kwargs)
+    except (OSError, ValueError) as err:
+        raise StyleBoostError(f"{flag}: could not load VAE {name_or_path}: {first_line(err)}") from None

@@ -3,7 +3,8 @@ learned token embeddings.
 
 ``pytorch_lora_weights.safetensors`` is what diffusers' ``load_lora_weights`` reads; the kohya file is
 the same LoRA in webui key names; ``learned_embeds.safetensors`` holds {token: vector} and
-``embeddings/<token>.safetensors`` one webui file per token.
+``embeddings/<token>.safetensors`` one webui file per token. SDXL embeddings hold one row per token for
+each text encoder, under webui's keys ``clip_l`` and ``clip_g``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ LORA_FILE = "pytorch_lora_weights.safetensors"
 KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
 EMBEDDINGS_FILE = "learned_embeds.safetensors"
 EMBEDDINGS_DIR = "embeddings"  # one webui-format file per learned token
+SDXL_EMBEDDING_KEYS = {"clip_l": "text_encoder", "clip_g": "text_encoder_2"}  # webui's key -> pipeline part
+Embeddings = dict[str, "torch.Tensor | dict[str, torch.Tensor]"]  # token -> row(s); SDXL: {clip_l: .., clip_g: ..}
 
 
 def find_lora_weights(path: str) -> Path:
@@ -69,22 +72,55 @@ def find_embeddings(path: str) -> Path:
     return emb
 
 
-def read_embeddings(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Token string -> embedding (1-D, or 2-D for a multi-vector token) from a safetensors file."""
+def read_embeddings(path: str | os.PathLike) -> Embeddings:
+    """Token string -> embedding (1-D, or 2-D for a multi-vector token) from a safetensors file; for an SDXL
+    file (``clip_l``/``clip_g``), token -> {key: its rows}. A webui file of one token (``emb_params``, or SDXL
+    keys without a token list in the metadata) names its token by the file name, as webui does."""
+    from safetensors import safe_open
 
     try:
         embeddings = load_file(str(path), device="cpu")
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
     except Exception as err:  # safetensors raises its own error types for damaged files
         raise StyleBoostError(f"could not read embeddings {path}: {first_line(err)}") from None
     if not embeddings:
         raise StyleBoostError(f"embeddings file {path} holds no tokens")
+    if set(embeddings) == set(SDXL_EMBEDDING_KEYS):
+        return sdxl_embeddings(embeddings, metadata.get("tokens"), Path(path))
+    if set(embeddings) == {"emb_params"}:
+        return {Path(path).stem: embeddings["emb_params"]}
     return embeddings
 
 
-def load_embeddings(pipe, embeddings: dict[str, torch.Tensor]) -> None:
-    """Add each learned token and its embedding to the pipeline's tokenizer and text encoder."""
+def sdxl_embeddings(rows: dict[str, torch.Tensor], tokens_json: str | None, path: Path) -> Embeddings:
+    """Split an SDXL file's rows by the tokens its metadata names (one row each), or give them all to the
+    token named by the file (a multi-vector token)."""
+    import json
+
+    if tokens_json is None:
+        return {path.stem: rows}
+    tokens = json.loads(tokens_json)
+    if any(len(r) != len(tokens) for r in rows.values()):
+        raise StyleBoostError(f"embeddings file {path} names {len(tokens)} tokens but holds "
+                              f"{', '.join(f'{len(r)} {k} rows' for k, r in rows.items())}")
+    return {token: {key: r[k : k + 1] for key, r in rows.items()} for k, token in enumerate(tokens)}
+
+
+def load_embeddings(pipe, embeddings: Embeddings) -> None:
+    """Add each learned token and its embedding to the pipeline's tokenizer(s) and text encoder(s)."""
     tokens = list(embeddings)
+    sdxl = all(isinstance(e, dict) for e in embeddings.values())
+    if sdxl != hasattr(pipe, "text_encoder_2"):
+        kind = "SDXL (clip_l/clip_g)" if sdxl else "single-encoder (SD 1.x/2.x)"
+        raise StyleBoostError(f"could not load the learned embeddings: they are {kind} embeddings, the model is not")
     try:
-        pipe.load_textual_inversion([embeddings[t] for t in tokens], token=tokens)
+        if not sdxl:
+            pipe.load_textual_inversion([embeddings[t] for t in tokens], token=tokens)
+            return
+        for key, part in SDXL_EMBEDDING_KEYS.items():  # diffusers' documented way to load SDXL embeddings
+            tokenizer = getattr(pipe, part.replace("text_encoder", "tokenizer"))
+            pipe.load_textual_inversion([embeddings[t][key] for t in tokens], token=tokens,
+                                        text_encoder=getattr(pipe, part), tokenizer=tokenizer)
     except ValueError as err:
         raise StyleBoostError(f"could not load the learned embeddings: {first_line(err)}") from None

@@ -34,6 +34,10 @@ class TrainConfig:
         None, "For a single-file checkpoint: a local diffusers pipeline folder (or hub id) whose component configs "
         "describe its architecture; needed offline (default: diffusers fetches a matching one from the hub)."
     )
+    pretrained_vae_model_name_or_path: str | None = option(
+        None, "A VAE to train and sample with instead of the model's (hub id, VAE folder or pipeline folder), e.g. "
+        "madebyollin/sdxl-vae-fp16-fix. The VAE always runs in fp32 during training (SDXL's gives NaN in fp16)."
+    )
     # data
     styleref_dir: str | None = option(
         None, "Folder of StyleRef images; a same-name .txt is an image's caption (default: the embedded default's "

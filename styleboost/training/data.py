@@ -98,16 +98,27 @@ class ImageTransform:
         return left, top, left + self.resolution, top + self.resolution
 
     def __call__(self, image: Image.Image, rng: np.random.Generator, *, flip: bool | None = None) -> torch.Tensor:
+        return self.apply(image, rng, flip=flip)[0]
+
+    def apply(self, image: Image.Image, rng: np.random.Generator, *, flip: bool | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pixels, and SDXL's size ids of the crop made: (original height, width, crop top, left, target
+        height, width), the crop measured in the resized image and mirrored with a flip, so that it is the
+        crop of a flip-then-crop, as diffusers' ``train_dreambooth_lora_sdxl.py`` records it."""
+        original = (image.height, image.width)
         scale = self.resolution / min(image.size)
         new_size = (max(self.resolution, round(image.width * scale)), max(self.resolution, round(image.height * scale)))
         image = image.resize(new_size, Image.Resampling.BICUBIC)
-        image = image.crop(self.crop_box(image.size, rng))
+        left, top, right, bottom = self.crop_box(image.size, rng)
+        image = image.crop((left, top, right, bottom))
         if flip is None:
             flip = self.random_flip and bool(rng.random() < 0.5)
         if flip:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            left = new_size[0] - right
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1)
-        return pixels / 127.5 - 1.0
+        size_ids = torch.tensor([*original, top, left, self.resolution, self.resolution], dtype=torch.float32)
+        return pixels / 127.5 - 1.0, size_ids
 
 
 class DrawSampler(Sampler):
@@ -158,8 +169,10 @@ class StyleBoostDataset(Dataset):
     def _one(self, example: Example, rng: np.random.Generator) -> dict:
         if self.latent_cache is not None:
             flip = self.transform.random_flip and bool(rng.random() < 0.5)
-            return {"latent_dist": self.latent_cache.get(example.path, flip), "caption": example.caption}
-        return {"pixel_values": self.transform(self.transform.open(example.path), rng), "caption": example.caption}
+            latent_dist, size_ids = self.latent_cache.get(example.path, flip)
+            return {"latent_dist": latent_dist, "size_ids": size_ids, "caption": example.caption}
+        pixels, size_ids = self.transform.apply(self.transform.open(example.path), rng)
+        return {"pixel_values": pixels, "size_ids": size_ids, "caption": example.caption}
 
     def __getitem__(self, key: tuple[int, int] | int) -> dict:
         index, draw = key if isinstance(key, tuple) else (key, key)
@@ -172,7 +185,8 @@ class StyleBoostDataset(Dataset):
 
 def _stack(parts: list[dict]) -> dict:
     key = "latent_dist" if "latent_dist" in parts[0] else "pixel_values"
-    return {key: torch.stack([p[key] for p in parts]), "captions": [p["caption"] for p in parts]}
+    stacked = {name: torch.stack([p[name] for p in parts]) for name in (key, "size_ids")}
+    return stacked | {"captions": [p["caption"] for p in parts]}
 
 
 def collate(items: list[dict]) -> dict:
@@ -192,7 +206,7 @@ class LatentCache:
 
     def __init__(self, transform: ImageTransform):
         self.transform = replace(transform, center_crop=True)
-        self.params: dict[tuple[Path, bool], torch.Tensor] = {}
+        self.params: dict[tuple[Path, bool], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @torch.no_grad()
     def fill(self, examples: Sequence[Example], vae, *, device: torch.device, dtype: torch.dtype) -> None:
@@ -202,9 +216,10 @@ class LatentCache:
             for flip in flips:
                 if (example.path, flip) in self.params:
                     continue
-                pixels = self.transform(self.transform.open(example.path), rng, flip=flip)[None]
-                dist = vae.encode(pixels.to(device, dtype)).latent_dist
-                self.params[(example.path, flip)] = dist.parameters[0].float().cpu()
+                pixels, size_ids = self.transform.apply(self.transform.open(example.path), rng, flip=flip)
+                dist = vae.encode(pixels[None].to(device, dtype)).latent_dist
+                self.params[(example.path, flip)] = dist.parameters[0].float().cpu(), size_ids
 
-    def get(self, path: Path, flip: bool) -> torch.Tensor:
+    def get(self, path: Path, flip: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latent distribution's parameters and the size ids of the cached crop."""
         return self.params[(path, flip)]

@@ -2,12 +2,15 @@
 
 - LoRA: ``pytorch_lora_weights.safetensors`` (``pipe.load_lora_weights(output_dir)``), with the
   adapter's rank/alpha metadata so a non-default alpha loads with the right scale.
-- kohya/webui: the same LoRA through diffusers' ``convert_state_dict_to_kohya``, in SD 1.x/2.x key names
-  (``lora_unet_*``, ``lora_te_*``), every module's ``.alpha`` the trained alpha, and the safetensors
-  metadata webui and ComfyUI read: kohya's ``ss_*`` training keys and ``modelspec.*``.
+- kohya/webui: the same LoRA through diffusers' ``convert_state_dict_to_kohya``, in kohya key names
+  (``lora_unet_*``; ``lora_te_*`` for SD 1.x/2.x, ``lora_te1_*``/``lora_te2_*`` for SDXL), every module's
+  ``.alpha`` the trained alpha, and the safetensors metadata webui and ComfyUI read: kohya's ``ss_*``
+  training keys and ``modelspec.*``.
 - Token embeddings: ``learned_embeds.safetensors``, {token: vector}, and one webui file per token,
   ``embeddings/<token without <>>.safetensors`` = {"emb_params": [1, dim]}, which diffusers'
-  ``load_textual_inversion(file, token=...)`` reads too.
+  ``load_textual_inversion(file, token=...)`` reads too. SDXL (two encoders): the webui/ComfyUI layout,
+  {"clip_l": [n, 768], "clip_g": [n, 1280]}, rows in token order (``learned_embeds.safetensors`` holds all
+  tokens and names them in its metadata; each per-token file holds one row of each).
 - Full fine-tune: a diffusers pipeline folder (safetensors).
 """
 
@@ -22,7 +25,14 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from styleboost.sd.weights import EMBEDDINGS_DIR, EMBEDDINGS_FILE, KOHYA_FILE, LORA_FILE, embedding_file_names
+from styleboost.sd.weights import (
+    EMBEDDINGS_DIR,
+    EMBEDDINGS_FILE,
+    KOHYA_FILE,
+    LORA_FILE,
+    SDXL_EMBEDDING_KEYS,
+    embedding_file_names,
+)
 from styleboost.training.methods import FullPart, Method, Models
 
 
@@ -103,15 +113,15 @@ def kohya_state(models: Models, method: Method) -> dict[str, torch.Tensor]:
     from diffusers.utils import convert_state_dict_to_kohya
     from peft.utils import get_peft_model_state_dict
 
-    state = {}
+    state, sdxl = {}, is_sdxl(models)
     for part in method.lora_parts():
         module = models.module(part.target)
         prefix = f"{part.target}."
-        if part.target == "text_encoder" and not hasattr(module, "text_model"):
+        if part.target.startswith("text_encoder") and not hasattr(module, "text_model"):
             prefix += "text_model."  # webui and ComfyUI name CLIP's layers with the level transformers 5.6 flattened
         peft_state = {prefix + k: v for k, v in get_peft_model_state_dict(module).items()}
         for key, value in convert_state_dict_to_kohya(peft_state).items():
-            if key.startswith("lora_te1_"):  # diffusers names it for SDXL's two encoders; SD 1.x/2.x have one
+            if key.startswith("lora_te1_") and not sdxl:  # diffusers names it for SDXL's two encoders
                 key = "lora_te_" + key.removeprefix("lora_te1_")
             state[key] = torch.tensor(float(part.alpha)) if key.endswith(".alpha") else value.contiguous()
     return state
@@ -122,18 +132,21 @@ def kohya_metadata(models: Models, method: Method, info: TrainingInfo | None) ->
     ``modelspec.*`` (named as in sd-scripts' train_network.py and library/sai_model_spec.py). All strings."""
     part = method.lora_parts()[0]
     v_prediction = models.noise_scheduler.config.prediction_type == "v_prediction"
-    v2 = models.text_encoder.config.hidden_size == 1024 or v_prediction  # SD 2.x: OpenCLIP ViT-H, or v-prediction
+    sdxl = is_sdxl(models)
+    # SD 2.x: OpenCLIP ViT-H, or v-prediction
+    v2 = not sdxl and (models.text_encoder.config.hidden_size == 1024 or v_prediction)
+    version = "sdxl_base_v1-0" if sdxl else ("sd_v2" if v2 else "sd_v1") + ("_v" if v_prediction else "")
     meta: dict[str, Any] = {
         "ss_network_module": "networks.lora",
         "ss_network_dim": part.rank,
         "ss_network_alpha": part.alpha,
         "ss_network_dropout": part.dropout,
         "ss_v2": v2,
-        "ss_base_model_version": ("sd_v2" if v2 else "sd_v1") + ("_v" if v_prediction else ""),
+        "ss_base_model_version": version,
     }
     if info is not None:
         base = info.base_model or ""
-        architecture = "stable-diffusion-v1"
+        architecture = "stable-diffusion-xl-v1-base" if sdxl else "stable-diffusion-v1"
         if v2:
             architecture = "stable-diffusion-v2-768-v" if v_prediction else "stable-diffusion-v2-512"
         meta |= {
@@ -161,17 +174,34 @@ def kohya_metadata(models: Models, method: Method, info: TrainingInfo | None) ->
     return {key: str(value) for key, value in meta.items()}  # safetensors metadata holds strings only
 
 
+def is_sdxl(models: Models) -> bool:
+    return models.family.name == "stable-diffusion-xl"
+
+
+def token_rows(models: Models, encoder: str) -> torch.Tensor:
+    """[tokens, dim]: the bound tokens' input-embedding rows in one text encoder, in token order."""
+    weight = models.module(encoder).get_input_embeddings().weight.detach().float().cpu()
+    return weight[models.token_ids[encoder]].clone()
+
+
 def save_embeddings(models: Models, output_dir: Path) -> list[Path]:
-    """{token: embedding row} for every bound new token, and each token's row in its own webui-format file."""
-    weight = models.text_encoder.get_input_embeddings().weight.detach().float().cpu()
-    state = {token: weight[i].clone() for token, i in zip(models.tokens, models.token_ids)}
+    """Every bound new token's embedding in one file, and each token's in its own webui-format file."""
+    names = embedding_file_names(models.tokens)
+    if is_sdxl(models):
+        rows = {key: token_rows(models, encoder) for key, encoder in SDXL_EMBEDDING_KEYS.items()}
+        everything = rows
+        per_token = {t: {key: r[k : k + 1].contiguous() for key, r in rows.items()} for k, t in enumerate(models.tokens)}
+    else:
+        rows = token_rows(models, "text_encoder")
+        everything = {token: rows[k] for k, token in enumerate(models.tokens)}
+        per_token = {t: {"emb_params": rows[k : k + 1].contiguous()} for k, t in enumerate(models.tokens)}
     path = output_dir / EMBEDDINGS_FILE
-    save_file(state, str(path))
+    save_file(everything, str(path), metadata={"tokens": json.dumps(models.tokens)})
     written = [path]
     (output_dir / EMBEDDINGS_DIR).mkdir(exist_ok=True)
-    for token, name in embedding_file_names(list(state)).items():
+    for token, name in names.items():
         written.append(output_dir / EMBEDDINGS_DIR / name)
-        save_file({"emb_params": state[token][None].contiguous()}, str(written[-1]))
+        save_file(per_token[token], str(written[-1]))
     return written
 
 
@@ -181,7 +211,7 @@ def save_pipeline(models: Models, output_dir: Path) -> Path:
     Frozen parts were cast to the mixed-precision dtype for training; saved so, transformers would load
     the text encoder in bf16/fp16 while diffusers loads the UNet in fp32, and plain ``from_pretrained``
     + ``pipe(prompt)`` would fail on the dtype mismatch. The run is over, so the casts are in place."""
-    for module in (models.vae, models.text_encoder, models.unet):
+    for module in (models.vae, models.unet, *models.text_encoders()):
         module.to(torch.float32)
     models.pipeline().save_pretrained(output_dir, safe_serialization=True)
     return output_dir / "model_index.json"

@@ -22,7 +22,7 @@ from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.core.manifest import data_hashes, package_versions, read_manifest, update_manifest
 from styleboost.core.notice import notice
 from styleboost.sd.families import concat_conditioning, family_for
-from styleboost.sd.loading import default_resolution, load_pipeline, source_name
+from styleboost.sd.loading import default_resolution, load_pipeline, load_vae, source_name
 from styleboost.sd.prompts import fit_prompt
 from styleboost.sd.tokens import add_new_tokens, existing_token_ids
 from styleboost.sd.weights import EMBEDDINGS_FILE, LORA_FILE
@@ -190,11 +190,16 @@ def load_models(cfg: TrainConfig):
     pipe = load_pipeline(cfg.pretrained_model_name_or_path, torch_dtype=torch.float32, allow_pickle=cfg.allow_pickle,
                          single_file_config=cfg.single_file_config)
     family = family_for(pipe)
+    if cfg.pretrained_vae_model_name_or_path:
+        pipe.vae = load_vae(cfg.pretrained_vae_model_name_or_path, torch_dtype=torch.float32)
     tokens = cfg.bound_tokens
-    if cfg.new_token:
-        token_ids = add_new_tokens(pipe.tokenizer, pipe.text_encoder, tokens, cfg.initializer_token)
-    else:
-        token_ids = existing_token_ids(pipe.tokenizer, tokens)
+    token_ids = {}
+    for encoder_name, tokenizer_name in zip(family.text_encoder_names, family.tokenizer_names):
+        tokenizer, encoder = getattr(pipe, tokenizer_name), getattr(pipe, encoder_name)
+        if cfg.new_token:
+            token_ids[encoder_name] = add_new_tokens(tokenizer, encoder, tokens, cfg.initializer_token)
+        else:
+            token_ids[encoder_name] = existing_token_ids(tokenizer, tokens)
     models = Models(
         unet=pipe.unet,
         text_encoder=pipe.text_encoder,
@@ -207,6 +212,8 @@ def load_models(cfg: TrainConfig):
         tokens=tokens,
         token_ids=token_ids,
         new_tokens=bool(cfg.new_token),
+        text_encoder_2=getattr(pipe, "text_encoder_2", None),
+        tokenizer_2=getattr(pipe, "tokenizer_2", None),
     )
     return models, pipe
 
@@ -261,9 +268,10 @@ def place_models(models: Models, method: Method, accelerator, weight_dtype: torc
         if module.dtype != dtype:
             module.to(dtype=dtype)
 
-    move(models.vae, torch.float32)  # the VAE encoder is unstable in fp16 (SD 1.x)
+    move(models.vae, torch.float32)  # the VAE is unstable in fp16 (SD 1.x); SDXL's gives NaN (black images)
     move(models.unet, torch.float32 if method.trains_full_unet else weight_dtype)
-    move(models.text_encoder, torch.float32 if method.trains_text_encoder else weight_dtype)
+    for name in models.text_encoder_names:
+        move(models.module(name), torch.float32 if method.trains(name) else weight_dtype)
     for part in method.parts:
         cast_training_params(models.module(part.target), dtype=torch.float32)
 
@@ -271,8 +279,9 @@ def place_models(models: Models, method: Method, accelerator, weight_dtype: torc
 def enable_memory_features(cfg: TrainConfig, models: Models, method: Method) -> None:
     if cfg.gradient_checkpointing:
         models.unet.enable_gradient_checkpointing()
-        if method.trains_text_encoder:
-            models.text_encoder.gradient_checkpointing_enable()
+        for name in models.text_encoder_names:
+            if method.trains(name):
+                models.module(name).gradient_checkpointing_enable()
     if cfg.enable_xformers_memory_efficient_attention:
         try:
             models.unet.enable_xformers_memory_efficient_attention()
@@ -296,16 +305,16 @@ def make_optimizer(cfg: TrainConfig, groups: list[dict]):
         return torch.optim.AdamW(groups, foreach=True, **settings)
 
 
-def make_conditioning(models: Models, method: Method, text_encoder, captions: list[str], dtype: torch.dtype,
+def make_conditioning(models: Models, method: Method, text_encoders: list, captions: list[str], dtype: torch.dtype,
                       device: torch.device):
-    """A captions -> UNet-conditioning function; precomputed once when the text encoder is frozen.
+    """A captions -> text-conditioning function; precomputed once when every text encoder is frozen.
 
-    ``text_encoder`` is the module as ``accelerator.prepare`` returned it when it is trained (its DDP
-    wrapper on several processes), so that its gradients are synchronised."""
+    ``text_encoders`` are the modules as ``accelerator.prepare`` returned them when trained (their DDP
+    wrappers on several processes), so that their gradients are synchronised."""
     family = models.family
 
     def encode(batch_captions: list[str]) -> dict[str, torch.Tensor]:
-        return family.encode(family.tokenize(batch_captions), text_encoder, device)
+        return family.encode(family.tokenize(batch_captions), text_encoders, device)
 
     if method.trains_text_encoder:
         return encode
@@ -349,7 +358,7 @@ def assemble_run(cfg: TrainConfig, accelerator, folder: RunFolder) -> Run:
     if cfg.validation_steps or not cfg.skip_final_samples:  # a prompt that cannot fit is refused before training
         validation_prompts(cfg, models.tokens, models.tokenizer)
     del pipe
-    method = build_method(cfg)
+    method = build_method(cfg, models.text_encoder_names)
     method.apply(models)
     weight_dtype = WEIGHT_DTYPES.get(accelerator.mixed_precision, torch.float32)
     place_models(models, method, accelerator, weight_dtype)
@@ -378,10 +387,11 @@ def assemble_run(cfg: TrainConfig, accelerator, folder: RunFolder) -> Run:
     )
     targets = method.targets
     prepared = accelerator.prepare(*[models.module(t) for t in targets], optimizer, dataloader, lr_scheduler)
-    nets = {"unet": models.unet, "text_encoder": models.text_encoder, **dict(zip(targets, prepared))}
+    nets = {"unet": models.unet, **{n: models.module(n) for n in models.text_encoder_names},
+            **dict(zip(targets, prepared))}
     optimizer, dataloader, lr_scheduler = prepared[len(targets) :]
-    conditioning = make_conditioning(models, method, nets["text_encoder"], [e.caption for e in styleref + aux],
-                                     weight_dtype, accelerator.device)
+    conditioning = make_conditioning(models, method, [nets[n] for n in models.text_encoder_names],
+                                     [e.caption for e in styleref + aux], weight_dtype, accelerator.device)
     run = Run(
         cfg, output_dir, accelerator, models, method, styleref, aux, nets, optimizer, lr_scheduler, dataloader,
         conditioning, resolution, weight_dtype, folder, start_step,
@@ -405,9 +415,10 @@ def compute_loss(run: Run, batch: dict) -> dict[str, torch.Tensor]:
     latents = torch.cat([image_latents(p, models.vae, g, device) for p, g in zip(parts, generators)])
     captions = [c for p in parts for c in p["captions"]]
     noise, timesteps, noisy = add_noise(latents, models.noise_scheduler, sum(generators, []), cfg.noise_offset)
+    size_ids = torch.cat([p["size_ids"] for p in parts]) if "size_ids" in parts[0] else None
     with run.accelerator.autocast():
-        conditioning = run.conditioning(captions)
-        pred = run.nets["unet"](noisy, timesteps, **conditioning, return_dict=False)[0]
+        inputs = models.family.unet_inputs(run.conditioning(captions), size_ids)
+        pred = run.nets["unet"](noisy, timesteps, **inputs, return_dict=False)[0]
     target = prediction_target(models.noise_scheduler, latents, noise, timesteps)
     weights = sample_weights(models.noise_scheduler, timesteps, cfg.snr_gamma)
     return prior_preservation_loss(pred, target, weights, len(parts[0]["captions"]), cfg.prior_loss_weight)
@@ -500,6 +511,8 @@ def write_start_manifest(run: Run) -> None:
             tokens=run.models.tokens,
             resolution=run.resolution,
             method=run.method.name,
+            vae={"source": source_name(run.cfg.pretrained_vae_model_name_or_path) or "the model's own",
+                 "dtype": str(run.models.vae.dtype).removeprefix("torch.")},
             versions=package_versions(),
             data={
                 "styleref": data_hashes(e.path for e in run.styleref),

@@ -1,8 +1,9 @@
 """Training methods as small strategy objects chosen once at start-up.
 
-A method is a list of parts, each making one set of weights trainable: LoRA on the UNet or
+A method is a list of parts, each making one set of weights trainable: LoRA on the UNet or a
 text encoder (peft), the full UNet or text encoder, or the bound token embeddings (textual
-inversion). ``lora_ti`` (pivotal tuning) is simply LoRA + token embeddings.
+inversion). ``lora_ti`` (pivotal tuning) is simply LoRA + token embeddings. A text-encoder part is
+made once per text encoder of the family (SDXL has two).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ ADAPTER_NAME = "default"
 
 @dataclass
 class Models:
-    """The loaded pipeline parts and the token binding a run trains."""
+    """The loaded pipeline parts and the token binding a run trains. ``token_ids`` maps each text encoder's
+    name to the bound tokens' ids in its tokenizer; SDXL's second encoder and tokenizer are ``*_2``."""
 
     unet: Any
     text_encoder: Any
@@ -35,23 +37,28 @@ class Models:
     family: Any
     pipeline_class: Any
     tokens: list[str]
-    token_ids: list[int]
+    token_ids: dict[str, list[int]]
     new_tokens: bool
+    text_encoder_2: Any = None
+    tokenizer_2: Any = None
 
     def module(self, target: str):
         return getattr(self, target)
 
-    def pipeline(self, *, text_encoder=None, unet=None):
+    @property
+    def text_encoder_names(self) -> tuple[str, ...]:
+        return self.family.text_encoder_names
+
+    def text_encoders(self) -> list[Any]:
+        return [self.module(name) for name in self.text_encoder_names]
+
+    def pipeline(self, **replacements: Any):
         """An inference pipeline over these parts (sharing their memory), without a safety checker;
-        ``text_encoder``/``unet`` replace the stored ones (e.g. the unwrapped training modules)."""
-        return assemble_pipeline(
-            self.pipeline_class,
-            vae=self.vae,
-            text_encoder=self.text_encoder if text_encoder is None else text_encoder,
-            tokenizer=self.tokenizer,
-            unet=self.unet if unet is None else unet,
-            scheduler=self.inference_scheduler,
-        )
+        ``replacements`` (``unet=``, ``text_encoder=``...) replace stored parts (e.g. by the unwrapped
+        training modules)."""
+        names = ("vae", "unet", *self.text_encoder_names, *self.family.tokenizer_names)
+        parts = {name: replacements.get(name, self.module(name)) for name in names}
+        return assemble_pipeline(self.pipeline_class, scheduler=self.inference_scheduler, **parts)
 
 
 @dataclass
@@ -115,14 +122,14 @@ class TokenEmbeddingPart:
     keep: torch.Tensor | None = field(default=None, repr=False)
 
     def _weight(self, models: Models) -> torch.nn.Parameter:
-        return models.text_encoder.get_input_embeddings().weight
+        return models.module(self.target).get_input_embeddings().weight
 
     def apply(self, models: Models) -> None:
         weight = self._weight(models)
         weight.requires_grad_(True)
         self.original = weight.detach().clone()
         self.keep = torch.ones(weight.shape[0], dtype=torch.bool)
-        self.keep[models.token_ids] = False
+        self.keep[models.token_ids[self.target]] = False
 
     def parameters(self, models: Models) -> list[torch.nn.Parameter]:
         return [self._weight(models)]
@@ -148,7 +155,10 @@ class Method:
 
     @property
     def trains_text_encoder(self) -> bool:
-        return any(p.target == "text_encoder" for p in self.parts)
+        return any(p.target.startswith("text_encoder") for p in self.parts)
+
+    def trains(self, target: str) -> bool:
+        return any(p.target == target for p in self.parts)
 
     @property
     def trains_full_unet(self) -> bool:
@@ -158,9 +168,8 @@ class Method:
         return [p for p in self.parts if isinstance(p, LoRAPart)]
 
     def apply(self, models: Models) -> None:
-        models.unet.requires_grad_(False)
-        models.text_encoder.requires_grad_(False)
-        models.vae.requires_grad_(False)
+        for module in (models.unet, models.vae, *models.text_encoders()):
+            module.requires_grad_(False)
         for part in self.parts:
             part.apply(models)
 
@@ -172,7 +181,7 @@ class Method:
             group: dict[str, Any] = {"params": part.parameters(models), "lr": lr}
             if isinstance(part, TokenEmbeddingPart):
                 group.update(lr=lr if cfg.embedding_lr is None else cfg.embedding_lr, weight_decay=0.0)
-            elif part.target == "text_encoder" and cfg.text_encoder_lr is not None:
+            elif part.target.startswith("text_encoder") and cfg.text_encoder_lr is not None:
                 group["lr"] = cfg.text_encoder_lr
             groups.append(group)
         return groups
@@ -182,20 +191,22 @@ class Method:
             part.after_step(models)
 
 
-def build_method(cfg: TrainConfig) -> Method:
-    """The method named by ``cfg.method``, with the text encoder part ``--train_text_encoder`` asks for."""
+def build_method(cfg: TrainConfig, text_encoders: tuple[str, ...] = ("text_encoder",)) -> Method:
+    """The method named by ``cfg.method``, with the text encoder parts ``--train_text_encoder`` asks for;
+    token embeddings and text-encoder parts are made for each of ``text_encoders`` (the family's)."""
     alpha = cfg.lora_alpha if cfg.lora_alpha is not None else float(cfg.rank)
 
     def lora(target: str) -> LoRAPart:
         return LoRAPart(target, cfg.rank, alpha, cfg.lora_dropout)
 
+    embeddings = [TokenEmbeddingPart(name) for name in text_encoders]
     text_encoder_part = {"lora": lora, "lora_ti": lora, "full": FullPart}.get(cfg.method)
     parts: list[Any] = {
         "lora": lambda: [lora("unet")],
         "full": lambda: [FullPart("unet")],
-        "textual_inversion": lambda: [TokenEmbeddingPart()],
-        "lora_ti": lambda: [lora("unet"), TokenEmbeddingPart()],
+        "textual_inversion": lambda: embeddings,
+        "lora_ti": lambda: [lora("unet"), *embeddings],
     }[cfg.method]()
     if cfg.train_text_encoder and text_encoder_part is not None:
-        parts.append(text_encoder_part("text_encoder"))
+        parts += [text_encoder_part(name) for name in text_encoders]
     return Method(cfg.method, parts)

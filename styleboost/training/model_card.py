@@ -5,32 +5,50 @@ from __future__ import annotations
 from pathlib import Path
 
 from styleboost.sd.loading import source_name
-from styleboost.sd.weights import EMBEDDINGS_DIR, EMBEDDINGS_FILE, LORA_FILE, embedding_file_names
+from styleboost.sd.weights import EMBEDDINGS_DIR, EMBEDDINGS_FILE, LORA_FILE, SDXL_EMBEDDING_KEYS, embedding_file_names
 
 
-def base_model_line(cfg) -> str:
+def base_model_line(cfg, pipeline: str) -> str:
     """The plain diffusers line that loads the base model the way it was given."""
     base = source_name(cfg.pretrained_model_name_or_path)
     if Path(base).is_file():
         config = f', config="{source_name(cfg.single_file_config)}"' if cfg.single_file_config else ""
-        return f'pipe = StableDiffusionPipeline.from_single_file("{base}"{config})'
-    return f'pipe = StableDiffusionPipeline.from_pretrained("{base}")'
+        return f'pipe = {pipeline}.from_single_file("{base}"{config})'
+    return f'pipe = {pipeline}.from_pretrained("{base}")'
+
+
+def embedding_lines(run, out: str) -> list[str]:
+    """Loading each token's webui-format file: SDXL's holds a row for each text encoder (``clip_l``, ``clip_g``),
+    loaded as diffusers documents it."""
+    sdxl = run.models.text_encoder_2 is not None
+    lines = ["from safetensors.torch import load_file", ""] if sdxl else []
+    for token, name in embedding_file_names(run.models.tokens).items():
+        file = f"{out}/{EMBEDDINGS_DIR}/{name}"
+        if not sdxl:
+            lines.append(f'pipe.load_textual_inversion("{file}", token="{token}")')
+            continue
+        lines.append(f'state = load_file("{file}")')
+        for key, part in SDXL_EMBEDDING_KEYS.items():
+            tokenizer = part.replace("text_encoder", "tokenizer")
+            lines.append(f'pipe.load_textual_inversion(state["{key}"], token="{token}", text_encoder=pipe.{part}, '
+                         f"tokenizer=pipe.{tokenizer})")
+    return lines
 
 
 def usage_snippet(run, written: list[Path]) -> str:
     """The lines a user types to draw with the run's outputs in plain diffusers (tests run them as printed)."""
     names = {p.name for p in written}
     out = source_name(run.output_dir)
-    lines = ["```python", "from diffusers import StableDiffusionPipeline", ""]
+    pipeline = run.models.pipeline_class.__name__
+    lines = ["```python", f"from diffusers import {pipeline}", ""]
     if "model_index.json" in names:
-        lines.append(f'pipe = StableDiffusionPipeline.from_pretrained("{out}")')
+        lines.append(f'pipe = {pipeline}.from_pretrained("{out}")')
     else:
-        lines.append(base_model_line(run.cfg))
+        lines.append(base_model_line(run.cfg, pipeline))
     if LORA_FILE in names:
         lines.append(f'pipe.load_lora_weights("{out}")')
     if EMBEDDINGS_FILE in names and "model_index.json" not in names:  # one webui-format file per token
-        for token, name in embedding_file_names(run.models.tokens).items():
-            lines.append(f'pipe.load_textual_inversion("{out}/{EMBEDDINGS_DIR}/{name}", token="{token}")')
+        lines += embedding_lines(run, out)
     lines += [f'image = pipe("a portrait of a woman in {run.models.tokens[0]} style").images[0]', "```"]
     return "\n".join(lines)
 
@@ -68,7 +86,8 @@ def write_model_card(run, grid: Path | None, written: list[Path]) -> Path:
         instance_prompt=f"{run.models.tokens[0]} style",
     )
     card = ModelCard.from_template(data, template_path=MODEL_CARD_TEMPLATE_PATH, model_description=description)
-    card = populate_model_card(card, tags=["text-to-image", "stable-diffusion", "diffusers", "styleboost", run.method.name])
+    family = "stable-diffusion-xl" if run.models.text_encoder_2 is not None else "stable-diffusion"
+    card = populate_model_card(card, tags=["text-to-image", family, "diffusers", "styleboost", run.method.name])
     path = run.output_dir / "README.md"
     card.save(str(path))
     return path

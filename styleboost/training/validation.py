@@ -74,7 +74,8 @@ def validation_prompts(cfg, tokens: list[str], tokenizer=None) -> list[str]:
 def inference_pipeline(run):
     """A pipeline over the run's current (unwrapped) weights, sharing their memory."""
     unwrap = run.accelerator.unwrap_model
-    pipe = run.models.pipeline(text_encoder=unwrap(run.nets["text_encoder"]), unet=unwrap(run.nets["unet"]))
+    names = ("unet", *run.models.text_encoder_names)
+    pipe = run.models.pipeline(**{name: unwrap(run.nets[name]) for name in names})
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
