@@ -86,3 +86,25 @@ def test_transparent_images_are_noted_once_and_trained_on_the_background(tmp_pat
     pixels = StyleBoostDataset(examples, None, transform, seed=0)[(0, 0)]["instance"]["pixel_values"]
     assert torch.equal(pixels, torch.full((3, 8, 8), -1.0))  # black, not red
     assert LatentCache(transform).transform.background == black
+
+
+def test_caption_dropout_empties_that_share_of_captions_and_keeps_the_crops(style_dirs, train_config):
+    styleref = load_examples(style_dirs[0], "[V] style", ["sks"], flag="--styleref_dir", needs_token=True)
+    aux = load_examples(style_dirs[1], "a person", ["sks"], flag="--aux_dir", needs_token=False)
+    transform = ImageTransform(32, random_flip=True)
+    plain = StyleBoostDataset(styleref, aux, transform, seed=0)
+    dropping = StyleBoostDataset(styleref, aux, transform, seed=0, caption_dropout=0.3)
+    items = [dropping[(draw % 4, draw)] for draw in range(300)]
+    captions = [item[part]["caption"] for item in items for part in ("instance", "prior")]
+    assert 0.24 < captions.count("") / len(captions) < 0.36
+    assert [dropping[(3, 7)]["instance"]["caption"] for _ in range(2)] == [items[7]["instance"]["caption"]] * 2
+    for draw in (0, 5):  # the dropout draw comes after the augmentation's: the same crops and flips as without
+        assert torch.equal(dropping[(0, draw)]["instance"]["pixel_values"], plain[(0, draw)]["instance"]["pixel_values"])
+
+    from styleboost.training.loop import build_run, compute_loss
+
+    run = build_run(train_config(caption_dropout=0.5))
+    seen = [c for batch in run.dataloader for part in ("instance", "prior") for c in batch[part]["captions"]]
+    assert "" in seen and any(seen)
+    assert torch.isfinite(compute_loss(run, next(iter(run.dataloader)))["loss"])  # "" has precomputed conditioning
+    run.accelerator.end_training()

@@ -99,6 +99,10 @@ class TrainConfig:
         "white", "Colour transparent pixels (RGBA, LA, palette transparency) are composited on: a colour name or "
         "#rrggbb."
     )
+    caption_dropout: float = option(
+        0.0, "Probability of training an image (StyleRef or Aux) with an empty caption, as kohya's "
+        "caption_dropout_rate: keeps the unconditional prediction, which classifier-free guidance uses, in training."
+    )
     cache_latents: bool = option(False, "Encode every image once with the VAE before training.")
     dataloader_num_workers: int = option(0, "DataLoader worker processes.")
     # outputs
@@ -133,6 +137,8 @@ class TrainConfig:
             raise StyleBoostError(f"--method {self.method} trains new token embeddings: give --new_token")
         if self.aux_mode == "curated" and self.styleref_dir is not None and self.aux_dir is None:
             raise StyleBoostError("--aux_mode curated needs --aux_dir (or use --aux_mode generated|none)")
+        if not 0 <= self.caption_dropout < 1:
+            raise StyleBoostError(f"--caption_dropout {self.caption_dropout} is not a probability in [0, 1)")
         if self.prior_loss_weight < 0:
             raise StyleBoostError("--prior_loss_weight must not be negative")
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:

@@ -3,8 +3,9 @@
 An image's caption is a same-name ``.txt`` beside it; otherwise the set's prompt is used. Loading a
 set says once what is odd about it (files skipped, transparent images and their background, images
 far below the training resolution). The dataset yields one StyleRef example and, when an Aux set is
-used, one Aux example per index, and draws its augmentation from a per-draw seed so that a resumed
-run sees exactly the same batches.
+used, one Aux example per index, and draws its augmentation (crop, flip, caption dropout) from a
+per-draw seed so that a resumed run sees exactly the same batches. Each example carries SDXL's size
+ids of the crop it got.
 """
 
 from __future__ import annotations
@@ -159,9 +160,10 @@ class StyleBoostDataset(Dataset):
         *,
         seed: int,
         latent_cache: "LatentCache | None" = None,
+        caption_dropout: float = 0.0,
     ):
         self.styleref, self.aux, self.transform = styleref, aux or [], transform
-        self.seed, self.latent_cache = seed, latent_cache
+        self.seed, self.latent_cache, self.caption_dropout = seed, latent_cache, caption_dropout
 
     def __len__(self) -> int:
         return max(len(self.styleref), len(self.aux))
@@ -170,9 +172,12 @@ class StyleBoostDataset(Dataset):
         if self.latent_cache is not None:
             flip = self.transform.random_flip and bool(rng.random() < 0.5)
             latent_dist, size_ids = self.latent_cache.get(example.path, flip)
-            return {"latent_dist": latent_dist, "size_ids": size_ids, "caption": example.caption}
-        pixels, size_ids = self.transform.apply(self.transform.open(example.path), rng)
-        return {"pixel_values": pixels, "size_ids": size_ids, "caption": example.caption}
+            item = {"latent_dist": latent_dist, "size_ids": size_ids}
+        else:
+            pixels, size_ids = self.transform.apply(self.transform.open(example.path), rng)
+            item = {"pixel_values": pixels, "size_ids": size_ids}
+        dropped = self.caption_dropout > 0 and rng.random() < self.caption_dropout  # no draw when off: same crops
+        return item | {"caption": "" if dropped else example.caption}
 
     def __getitem__(self, key: tuple[int, int] | int) -> dict:
         index, draw = key if isinstance(key, tuple) else (key, key)

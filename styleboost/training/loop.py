@@ -370,7 +370,8 @@ def assemble_run(cfg: TrainConfig, accelerator, folder: RunFolder) -> Run:
     if cfg.cache_latents:
         cache = LatentCache(transform)
         cache.fill(styleref + aux, models.vae, device=accelerator.device, dtype=torch.float32)
-    dataset = StyleBoostDataset(styleref, aux, transform, seed=cfg.seed, latent_cache=cache)
+    dataset = StyleBoostDataset(styleref, aux, transform, seed=cfg.seed, latent_cache=cache,
+                                caption_dropout=cfg.caption_dropout)
 
     per_step = draws_per_step(cfg, accelerator)
     lr = cfg.learning_rate * (per_step if cfg.scale_lr else 1)
@@ -391,7 +392,8 @@ def assemble_run(cfg: TrainConfig, accelerator, folder: RunFolder) -> Run:
             **dict(zip(targets, prepared))}
     optimizer, dataloader, lr_scheduler = prepared[len(targets) :]
     conditioning = make_conditioning(models, method, [nets[n] for n in models.text_encoder_names],
-                                     [e.caption for e in styleref + aux], weight_dtype, accelerator.device)
+                                     [e.caption for e in styleref + aux] + [""] * (cfg.caption_dropout > 0),
+                                     weight_dtype, accelerator.device)
     run = Run(
         cfg, output_dir, accelerator, models, method, styleref, aux, nets, optimizer, lr_scheduler, dataloader,
         conditioning, resolution, weight_dtype, folder, start_step,

@@ -21,6 +21,7 @@ FIXED_ON_RESUME = (
     "token", "new_token", "initializer_token", "styleref_dir", "styleref_prompt", "aux_dir", "aux_prompt",
     "aux_mode", "num_aux_images", "seed", "train_batch_size", "gradient_accumulation_steps", "resolution",
     "center_crop", "random_flip", "cache_latents", "image_background", "use_8bit_adam",
+    "pretrained_vae_model_name_or_path", "caption_dropout",
 )
 NOT_SETTINGS = ("output_dir", "overwrite", "resume_from_checkpoint")
 OPTIMIZER_SETTINGS = ("initial_lr", "betas", "eps", "weight_decay")
