@@ -233,3 +233,36 @@ def test_the_smoke_protocol_generates_and_evaluates_an_sdxl_lora(sdxl_config, sd
     assert np.abs(np.asarray(Image.open(base[0]), int) - np.asarray(Image.open(lora[0]), int)).mean() > 1
     report = json.loads((out / "report" / "report.json").read_text())
     assert [r["name"] for r in report["runs"]] == ["base", "lora"] and report["runs"][1]["count"] == 10
+
+
+def test_two_token_textual_inversion_reloads_and_generates_on_sdxl(sdxl_config, sdxl_model_dir, tmp_path):
+    from conftest import write_styleref_images
+
+    from styleboost.generation.generate import GenerateConfig, generate_images
+    from styleboost.sd.weights import load_embeddings, read_embeddings
+
+    folder = tmp_path / "multi"
+    for i, path in enumerate(write_styleref_images(folder, 4, size=32, seed=3)):
+        path.with_suffix(".txt").write_text(f"an image in [V{1 + i % 2}] style")
+    run = train(sdxl_config(styleref_dir=str(folder), method="textual_inversion", new_token=["<v1>", "<v2>"],
+                            aux_mode="none", aux_dir=None, max_train_steps=4, train_batch_size=1, learning_rate=5e-2))
+    prompt = "a house in <v1> style, <v2> style"
+    trained = render(inference_pipeline(run), prompt)
+
+    embeddings = read_embeddings(run.output_dir / "learned_embeds.safetensors")
+    assert list(embeddings) == ["<v1>", "<v2>"]
+    pipe = load_sdxl(sdxl_model_dir)
+    load_embeddings(pipe, embeddings)
+    np.testing.assert_allclose(render(pipe, prompt), trained, atol=1e-5)
+    for name, token in (("v1", "<v1>"), ("v2", "<v2>")):  # each webui file holds that token's two rows
+        rows = load_file(str(run.output_dir / "embeddings" / f"{name}.safetensors"))
+        torch.testing.assert_close(rows["clip_g"][0], embeddings[token]["clip_g"][0])
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a house in [V1] style\n")
+    config = dict(model=sdxl_model_dir, prompts=[str(prompts)], steps=2, progress=False)
+    styled = generate_images(GenerateConfig(out=str(tmp_path / "styled"), embeddings=str(run.output_dir), **config))
+    plain = generate_images(GenerateConfig(out=str(tmp_path / "plain"), tokens=["a"], **config))
+    assert styled[0]["prompt"] == "a house in <v1> style" and styled[0]["height"] == 32
+    image = (np.asarray(Image.open(tmp_path / d / r[0]["file"]), int) for d, r in (("styled", styled), ("plain", plain)))
+    assert np.abs(next(image) - next(image)).mean() > 1
