@@ -1,4 +1,4 @@
-"""Benchmark of training: the library's own training run timed on the tiny model and on real-shape SD 1.5 / 2.1.
+"""Benchmark of training: the library's own training run timed on the tiny model and on real-shape SD 1.5 / 2.1 / XL.
 
 Every run is the product's ``train(cfg)``; on the real shapes diffusers' DreamBooth LoRA script can run beside it.
 
@@ -8,8 +8,8 @@ toy-world StyleRef/Aux sets, without trackers, checkpoints or samples, trained f
 steps without and with ``cache_latents``, each in a fresh process. Prints steps/s, peak RSS and where a
 step's time goes, against the goal of non-UNet overhead below 5 % of a step.
 
-**Real shapes** (``--real sd15 sd21``): whole training processes of ``train(TrainConfig(...))`` on
-architecture-true SD 1.5 and SD 2.1 (v-prediction) pipelines with random weights, built offline from the
+**Real shapes** (``--real sd15 sd21 sdxl``): whole training processes of ``train(TrainConfig(...))`` on
+architecture-true SD 1.5, SD 2.1 (v-prediction) and SDXL base pipelines with random weights, built offline from the
 released models' configs (``styleboost/sd/configs/real_shapes.yaml``, ``styleboost.testing.real_shape_pipeline_path``,
 cached), with LoRA on toy-world StyleRef/Aux sets at the run's resolution, batch 1 (UNet batch 2 through the
 prior term). With ``--diffusers-script PATH`` (diffusers' ``examples/dreambooth/train_dreambooth_lora.py``, not
@@ -25,6 +25,7 @@ the 1-minute load average is printed, and ``--threads 1`` gives steadier numbers
     python eval/bench_train.py [--steps 50] [--warmup 5] [--threads N]
     python eval/bench_train.py --real sd15 sd21 [--resolution 64] [--real-steps 3] [--threads N]
         [--diffusers-script /tmp/train_dreambooth_lora.py] [--skip-final-samples]
+    python eval/bench_train.py --real sdxl --resolution 128 --skip-final-samples   # 14 GB folder, ~16 GB RAM
 """
 
 from __future__ import annotations

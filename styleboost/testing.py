@@ -1,6 +1,6 @@
 """Tiny, architecture-true Stable Diffusion pipelines built offline from configs; real-size ones too.
 
-The real-size ones (SD 1.5, SD 2.1) are the released models' component configs
+The real-size ones (SD 1.5, SD 2.1, SDXL) are the released models' component configs
 (``sd/configs/real_shapes.yaml``) with random weights, for benchmarks that need true sizes offline.
 
 Tests, benchmarks and the embedded default all load models through ``from_pretrained``
@@ -186,11 +186,11 @@ def _rename_head(rest: str, names: dict[str, str]) -> str:
 
 
 def _ldm_unet_key(key: str, config: dict) -> str:
-    """The original name of a diffusers ``UNet2DConditionModel`` weight (SD 1.x/2.x layout)."""
+    """The original name of a diffusers ``UNet2DConditionModel`` weight (SD 1.x/2.x/XL layout)."""
     from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
 
-    fixed = DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"]
-    if key in fixed:
+    fixed = DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"] | DIFFUSERS_TO_LDM_MAPPING["unet"]["addition_embed_type"]
+    if key in fixed:  # the second table: SDXL's added (pooled text + size ids) embedding
         return fixed[key]
     per_block = int(config["layers_per_block"]) + 1  # down: resnets + downsampler slot; up: resnets
     if match := _BLOCK_KEY.fullmatch(key):
@@ -239,28 +239,64 @@ def _ldm_vae_weight(key: str, value: torch.Tensor, config: dict) -> tuple[str, t
     raise ValueError(f"no original-layout name for VAE weight {key!r}")
 
 
+_OPEN_CLIP_LAYER = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
+                    "self_attn.out_proj": "attn.out_proj"}
+_CLIP_LAYER_KEY = re.compile(r"text_model\.encoder\.layers\.(\d+)\.(.+)")
+
+
+def _open_clip_state(text_encoder) -> dict[str, torch.Tensor]:
+    """A ``CLIPTextModelWithProjection`` in OpenCLIP's names (SDXL's second encoder in its original file):
+    q/k/v fused into ``attn.in_proj_*``, the projection transposed (the inverse of diffusers'
+    ``convert_open_clip_checkpoint``)."""
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
+
+    fixed = DIFFUSERS_TO_LDM_MAPPING["openclip"]["layers"]
+    state, fused = {}, {}
+    for key, value in text_encoder.state_dict().items():
+        if key in fixed:
+            state[fixed[key]] = value.T if key == "text_projection.weight" else value
+        elif match := _CLIP_LAYER_KEY.fullmatch(key):
+            layer, rest = f"transformer.resblocks.{match[1]}", match[2]
+            if rest.startswith("self_attn.") and rest.split(".")[1] in ("q_proj", "k_proj", "v_proj"):
+                kind = rest.rsplit(".", 1)[1]  # weight or bias, concatenated in q, k, v order below
+                fused.setdefault(f"{layer}.attn.in_proj_{kind}", {})[rest.split(".")[1]] = value
+            else:
+                state[f"{layer}.{_rename_head(rest, _OPEN_CLIP_LAYER)}"] = value
+    for key, parts in fused.items():
+        state[key] = torch.cat([parts["q_proj"], parts["k_proj"], parts["v_proj"]])
+    return state
+
+
+def _clip_state(text_encoder) -> dict[str, torch.Tensor]:
+    # transformers >= 5.6 flattened CLIPTextModel; the original layout keeps its ``text_model.`` level
+    return {(k if k.startswith("text_model.") else f"text_model.{k}"): v for k, v in text_encoder.state_dict().items()}
+
+
 def original_checkpoint_state(pipe) -> dict[str, torch.Tensor]:
-    """A Stable Diffusion 1.x/2.x pipeline's UNet, VAE and CLIP text encoder in original (CompVis/LDM) key names:
-    ``model.diffusion_model.*``, ``first_stage_model.*``, ``cond_stage_model.transformer.*``."""
+    """A Stable Diffusion 1.x/2.x or XL pipeline's UNet, VAE and CLIP text encoder(s) in original (CompVis/LDM,
+    SGM for SDXL) key names: ``model.diffusion_model.*``, ``first_stage_model.*``, and
+    ``cond_stage_model.transformer.*`` or, for SDXL, ``conditioner.embedders.0.transformer.*`` (CLIP ViT-L) and
+    ``conditioner.embedders.1.model.*`` (OpenCLIP bigG)."""
     state = {f"model.diffusion_model.{_ldm_unet_key(k, pipe.unet.config)}": v
              for k, v in pipe.unet.state_dict().items()}
     for key, value in pipe.vae.state_dict().items():
         name, value = _ldm_vae_weight(key, value, pipe.vae.config)
         state[f"first_stage_model.{name}"] = value
-    for key, value in pipe.text_encoder.state_dict().items():
-        # transformers >= 5.6 flattened CLIPTextModel; the original layout keeps its ``text_model.`` level
-        inner = key if key.startswith("text_model.") else f"text_model.{key}"
-        state[f"cond_stage_model.transformer.{inner}"] = value
+    if getattr(pipe, "text_encoder_2", None) is None:
+        state |= {f"cond_stage_model.transformer.{k}": v for k, v in _clip_state(pipe.text_encoder).items()}
+    else:
+        state |= {f"conditioner.embedders.0.transformer.{k}": v for k, v in _clip_state(pipe.text_encoder).items()}
+        state |= {f"conditioner.embedders.1.model.{k}": v for k, v in _open_clip_state(pipe.text_encoder_2).items()}
     return {k: v.detach().contiguous() for k, v in state.items()}
 
 
 def save_original_checkpoint(pipeline_folder: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Write the diffusers pipeline in ``pipeline_folder`` as one original-layout ``.safetensors`` checkpoint,
-    the kind webui and ComfyUI load and ``StableDiffusionPipeline.from_single_file`` reads back."""
-    from diffusers import StableDiffusionPipeline
+    the kind webui and ComfyUI load and ``StableDiffusion(XL)Pipeline.from_single_file`` reads back."""
+    from diffusers import DiffusionPipeline
     from safetensors.torch import save_file
 
-    pipe = StableDiffusionPipeline.from_pretrained(str(pipeline_folder))
+    pipe = DiffusionPipeline.from_pretrained(str(pipeline_folder))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(original_checkpoint_state(pipe), str(path))
@@ -295,7 +331,7 @@ REAL_SHAPES_FILE = Path(__file__).parent / "sd" / "configs" / "real_shapes.yaml"
 
 
 def real_shape_configs(name: str) -> dict:
-    """The component configs of the architecture-true pipeline ``name`` (``sd15``, ``sd21``), read from
+    """The component configs of the architecture-true pipeline ``name`` (``sd15``, ``sd21``, ``sdxl``), read from
     ``sd/configs/real_shapes.yaml``."""
     import yaml
 
@@ -306,29 +342,33 @@ def real_shape_configs(name: str) -> dict:
 
 
 def random_components(tokenizer, configs: dict, *, seed: int = 0) -> dict:
-    """Randomly initialised UNet, VAE, CLIP text encoder and scheduler built from their config dicts (the
-    layout of ``sd/configs/real_shapes.yaml``); ``tokenizer`` is adjusted by ``configs["tokenizer"]``."""
+    """Randomly initialised UNet, VAE, CLIP text encoder(s) and scheduler built from their config dicts (the
+    layout of ``sd/configs/real_shapes.yaml``); ``tokenizer`` is adjusted by ``configs["tokenizer"]``. A
+    ``text_encoder_2`` config (SDXL) adds a ``CLIPTextModelWithProjection`` and SDXL's second tokenizer."""
     import diffusers
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+    second = sdxl_second_tokenizer(tokenizer) if "text_encoder_2" in configs else None
     for key, value in configs.get("tokenizer", {}).items():
         setattr(tokenizer, key, value)
+    for key, value in configs.get("tokenizer_2", {}).items():
+        setattr(second, key, value)
+
+    def clip(model_class, settings: dict, padding):
+        return model_class(CLIPTextConfig(**settings, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                                          eos_token_id=tokenizer.eos_token_id, pad_token_id=padding.pad_token_id))
+
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**configs["unet"])
     vae = AutoencoderKL(**configs["vae"])
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            **configs["text_encoder"],
-            vocab_size=len(tokenizer),
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    parts = dict(text_encoder=clip(CLIPTextModel, configs["text_encoder"], tokenizer), tokenizer=tokenizer)
+    if second is not None:  # SDXL: the second encoder pads with "!", as its tokenizer does
+        parts |= dict(text_encoder_2=clip(CLIPTextModelWithProjection, configs["text_encoder_2"], second),
+                      tokenizer_2=second)
     scheduler_config = dict(configs["scheduler"])
     scheduler = getattr(diffusers, scheduler_config.pop("class")).from_config(scheduler_config)
-    return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+    return dict(unet=unet, vae=vae, scheduler=scheduler, **parts)
 
 
 def save_real_shape_pipeline(folder: str | os.PathLike, name: str, *, seed: int = 0) -> Path:
@@ -339,7 +379,7 @@ def save_real_shape_pipeline(folder: str | os.PathLike, name: str, *, seed: int 
 
 
 def real_shape_pipeline_path(name: str) -> Path:
-    """The cached random-weight pipeline ``name`` (``sd15``: about 4.3 GB, ``sd21``: 5.2 GB), built on first
+    """The cached random-weight pipeline ``name`` (``sd15``: about 4.3 GB, ``sd21``: 5.2 GB, ``sdxl``: 14 GB), built on first
     use (a minute or two on a CPU, offline). The folder name carries a hash of the configs, so editing them
     builds a new one."""
     import hashlib

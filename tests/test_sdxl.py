@@ -31,7 +31,7 @@ def sdxl_model_dir(tmp_path_factory) -> str:
 @pytest.fixture
 def sdxl_config(train_config, sdxl_model_dir):
     def make(**overrides):
-        return train_config(pretrained_model_name_or_path=sdxl_model_dir, **overrides)
+        return train_config(**{"pretrained_model_name_or_path": sdxl_model_dir, **overrides})
 
     return make
 
@@ -266,3 +266,34 @@ def test_two_token_textual_inversion_reloads_and_generates_on_sdxl(sdxl_config, 
     assert styled[0]["prompt"] == "a house in <v1> style" and styled[0]["height"] == 32
     image = (np.asarray(Image.open(tmp_path / d / r[0]["file"]), int) for d, r in (("styled", styled), ("plain", plain)))
     assert np.abs(next(image) - next(image)).mean() > 1
+
+
+def test_an_sdxl_single_file_checkpoint_loads_with_a_local_config_and_offline_without_one_is_one_line(
+    sdxl_model_dir, sdxl_config, tmp_path, monkeypatch
+):
+    import huggingface_hub.constants
+    from diffusers import StableDiffusionXLPipeline
+
+    from styleboost.core.errors import StyleBoostError
+    from styleboost.sd.loading import load_pipeline
+    from styleboost.testing import save_original_checkpoint
+
+    checkpoint = save_original_checkpoint(sdxl_model_dir, tmp_path / "tiny-sdxl.safetensors")
+    keys = load_file(str(checkpoint))
+    assert "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight" in keys
+    assert "model.diffusion_model.label_emb.0.0.weight" in keys  # the added (pooled text + sizes) embedding
+    expected = render(load_sdxl(sdxl_model_dir), PROMPT)
+    plain = StableDiffusionXLPipeline.from_single_file(str(checkpoint), config=sdxl_model_dir)
+    np.testing.assert_allclose(render(plain, PROMPT), expected, atol=1e-6)
+
+    ours = load_pipeline(str(checkpoint), single_file_config=sdxl_model_dir)  # the class comes from the config
+    assert type(ours).__name__ == "StableDiffusionXLPipeline"
+    run = build_run(sdxl_config(pretrained_model_name_or_path=str(checkpoint), single_file_config=sdxl_model_dir))
+    assert run.models.family.name == "stable-diffusion-xl"
+    run.accelerator.end_training()
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(StyleBoostError) as err:
+        load_pipeline(str(checkpoint))
+    assert "\n" not in str(err.value) and str(checkpoint) in str(err.value) and "--single_file_config" in str(err.value)

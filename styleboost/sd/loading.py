@@ -89,14 +89,14 @@ def load_pipeline(
 
     ``single_file_config`` (used for a single checkpoint file only) is the pipeline folder or hub id whose
     component configs describe the checkpoint; ``config_flag`` is the setting's name in error messages."""
-    from diffusers import DiffusionPipeline, StableDiffusionPipeline  # deferred: diffusers takes seconds to import
+    from diffusers import DiffusionPipeline  # deferred: diffusers takes seconds to import
     from huggingface_hub.utils import LocalEntryNotFoundError
 
     kind, source = resolve_model_source(name_or_path, allow_pickle=allow_pickle)
     kwargs: dict[str, Any] = dtype_kwargs(torch_dtype)
     try:
         if kind == "single_file":
-            cls = pipeline_class or StableDiffusionPipeline
+            cls = pipeline_class or single_file_pipeline_class(source, single_file_config)
             if single_file_config is None:
                 try:
                     return cls.from_single_file(source, **kwargs)
@@ -114,6 +114,28 @@ def load_pipeline(
         return cls.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as err:
         raise StyleBoostError(f"could not load model {name_or_path}: {first_line(err)}") from None
+
+
+SDXL_CHECKPOINT_KEY = "conditioner.embedders.1.model.positional_embedding"  # SDXL's OpenCLIP bigG, as diffusers tells
+
+
+def single_file_pipeline_class(checkpoint: str, config: str | None):
+    """The pipeline class of a single checkpoint file: the class its ``config`` folder names, else SDXL when the
+    file holds SDXL's second text encoder (read from a safetensors header only), else Stable Diffusion 1.x/2.x."""
+    import diffusers  # deferred: diffusers takes seconds to import
+
+    config_index = Path(config).expanduser() / "model_index.json" if config else None
+    if config_index is not None and config_index.is_file():
+        name = json.loads(config_index.read_text()).get("_class_name")
+        if name in ("StableDiffusionPipeline", "StableDiffusionXLPipeline"):
+            return getattr(diffusers, name)
+    if checkpoint.endswith(".safetensors"):
+        from safetensors import safe_open
+
+        with safe_open(checkpoint, framework="pt") as handle:
+            if SDXL_CHECKPOINT_KEY in handle.keys():
+                return diffusers.StableDiffusionXLPipeline
+    return diffusers.StableDiffusionPipeline
 
 
 def assemble_pipeline(pipeline_class: Any = None, **parts: Any):

@@ -51,7 +51,7 @@ class BenchConfig:
     threads: int | None = option(None, "torch threads (default: torch's own).")
     real: list[str] | None = option(
         None, "Benchmark whole training runs on these architecture-true models instead of the tiny one.",
-        choices=("sd15", "sd21"))
+        choices=("sd15", "sd21", "sdxl"))
     resolution: int | None = option(None, "Real shapes: image size (default: 512 on CUDA, 64 on CPU).")
     real_steps: int | None = option(None, "Real shapes: training steps (default: 20 on CUDA, 3 on CPU).")
     rank: int = option(4, "Real shapes: LoRA rank.")
@@ -62,7 +62,9 @@ class BenchConfig:
         None, "Real shapes: bitsandbytes' 8-bit AdamW where installed (default: on with CUDA).")
     skip_final_samples: bool = option(
         False, "Real shapes: our runs draw no final samples (the script draws none without a prompt).")
-    diffusers_script: str | None = option(None, "Real shapes: diffusers' train_dreambooth_lora.py, run beside ours.")
+    diffusers_script: str | None = option(
+        None, "Real shapes: diffusers' train_dreambooth_lora.py (train_dreambooth_lora_sdxl.py for sdxl, which takes "
+        "the same flags), run beside ours.")
     keep_logs: str | None = option(None, "Real shapes: copy each run's output into this folder.")
     trainers: list[str] = option(["styleboost", "diffusers"], "Real shapes: which trainers to run (diffusers only "
                                  "with --diffusers-script).", choices=("styleboost", "diffusers"))
