@@ -297,3 +297,19 @@ def test_an_sdxl_single_file_checkpoint_loads_with_a_local_config_and_offline_wi
     with pytest.raises(StyleBoostError) as err:
         load_pipeline(str(checkpoint))
     assert "\n" not in str(err.value) and str(checkpoint) in str(err.value) and "--single_file_config" in str(err.value)
+
+
+def test_a_float32_vae_decodes_in_float32_under_the_runs_autocast(sdxl_model_dir):
+    from styleboost.sd.sampling import draw_images
+
+    pipe = load_sdxl(sdxl_model_dir)
+    pipe.set_progress_bar_config(disable=True)
+    decoded = []
+    pipe.vae.decoder.conv_out.register_forward_hook(lambda module, args, out: decoded.append(out.dtype))
+    unet_outputs = []
+    pipe.unet.conv_out.register_forward_hook(lambda module, args, out: unet_outputs.append(out.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as validation images are drawn under bf16 training
+        draw_images(pipe, ["a house"], [0], num_inference_steps=1, output_type="np")
+    assert unet_outputs[0] == torch.bfloat16  # autocast is on for the UNet ...
+    assert decoded == [torch.float32]  # ... and off for the VAE, which overflows in half precision
+    assert pipe.vae.decode.__func__ is type(pipe.vae).decode  # the pipeline's VAE is as it was afterwards
