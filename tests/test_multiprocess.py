@@ -89,6 +89,19 @@ def test_two_processes_train_what_one_process_with_twice_the_batch_trains(name, 
     assert max(relative_difference(two[k], other[k]) for k in two) > 1e-1
 
 
+def test_two_processes_train_sdxl_loras_on_both_text_encoders_as_one_process_does(settings, train_config, tmp_path):
+    """SDXL conditions on the first encoder's penultimate layer: its last layer's LoRA gets no gradient, which
+    DDP must be told about."""
+    from styleboost.testing import tiny_sdxl_pipeline_path
+
+    sdxl = {**settings, "pretrained_model_name_or_path": str(tiny_sdxl_pipeline_path()), "train_text_encoder": True}
+    launch({**sdxl, "train_batch_size": 1, "output_dir": str(tmp_path / "two")})
+    two = load_file(str(tmp_path / "two" / WEIGHTS["lora"]))
+    one = train(train_config(**{**sdxl, "train_batch_size": 2, "output_dir": str(tmp_path / "one")}))
+    assert any(k.startswith("text_encoder_2.") for k in two)
+    assert_same_weights(two, load_file(str(one.output_dir / WEIGHTS["lora"])))
+
+
 def test_class_images_are_drawn_once_and_two_processes_resume_exactly(settings, tmp_path):
     run = dict(settings, aux_mode="generated", aux_dir=None, num_aux_images=3, aux_inference_steps=2,
                max_train_steps=4, checkpointing_steps=2, train_batch_size=1, output_dir=str(tmp_path / "run"))

@@ -32,6 +32,7 @@ class StableDiffusionFamily:
     name: str = "stable-diffusion"
     text_encoder_names: tuple[str, ...] = ("text_encoder",)
     tokenizer_names: tuple[str, ...] = ("tokenizer",)
+    partly_used_encoders: tuple[str, ...] = ()  # encoders whose last layers do not reach the UNet
 
     def tokenize(self, captions: list[str]) -> list[torch.Tensor]:
         return [_tokenize(self.tokenizer, captions)]
@@ -60,6 +61,7 @@ class StableDiffusionXLFamily:
     name: str = "stable-diffusion-xl"
     text_encoder_names: tuple[str, ...] = ("text_encoder", "text_encoder_2")
     tokenizer_names: tuple[str, ...] = ("tokenizer", "tokenizer_2")
+    partly_used_encoders: tuple[str, ...] = ("text_encoder",)  # its penultimate layer is the last one used
 
     def tokenize(self, captions: list[str]) -> list[torch.Tensor]:
         return [_tokenize(self.tokenizer, captions), _tokenize(self.tokenizer_2, captions)]

@@ -328,6 +328,18 @@ def make_conditioning(models: Models, method: Method, text_encoders: list, capti
     return lambda batch_captions: concat_conditioning([cache[c] for c in batch_captions])
 
 
+def allow_unused_parameters(accelerator, models: Models, method: Method) -> None:
+    """Tell DDP that some trained parameters get no gradient when a trained text encoder's last layers do not
+    reach the UNet (SDXL's first encoder: its penultimate layer conditions the UNet), as diffusers'
+    train_dreambooth_lora_sdxl.py does; DDP otherwise stops at the second step. The family is known only once
+    the model has loaded, after the accelerator was made, so its DDP settings are set here, before ``prepare``
+    (the attribute accelerate's ``kwargs_handlers`` fill)."""
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    if any(method.trains(name) for name in models.family.partly_used_encoders):
+        accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=True)
+
+
 def draws_per_step(cfg: TrainConfig, accelerator) -> int:
     return cfg.train_batch_size * cfg.gradient_accumulation_steps * accelerator.num_processes
 
@@ -379,6 +391,7 @@ def assemble_run(cfg: TrainConfig, accelerator, folder: RunFolder) -> Run:
     lr_scheduler = lr_schedule(cfg.lr_scheduler, optimizer, warmup_steps=cfg.lr_warmup_steps,
                                total_steps=cfg.max_train_steps, num_processes=accelerator.num_processes)
     ckpt.register_trainable_hooks(accelerator)
+    allow_unused_parameters(accelerator, models, method)
     start_step = resume[0] if resume else 0
     sampler = DrawSampler(
         len(dataset), seed=cfg.seed, total=cfg.max_train_steps * per_step, start=min(start_step, cfg.max_train_steps) * per_step
