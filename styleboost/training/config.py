@@ -63,6 +63,24 @@ class TrainConfig:
     lora_alpha: float | None = option(None, "LoRA alpha (default: the rank, i.e. scale 1).")
     lora_dropout: float = option(0.0, "LoRA dropout.")
     train_text_encoder: bool = option(False, "Also train the text encoder (LoRA for lora methods, full for full).")
+    use_dora: bool = option(
+        False, "DoRA (peft's weight-decomposed LoRA: a trained magnitude per output channel) on every LoRA part. "
+        "Not with --export_kohya: diffusers' kohya loader drops DoRA's dora_scale keys."
+    )
+    lora_conv: bool = option(
+        False, "Also LoRA on the UNet's convolutions (LoCon, as kohya's conv_dim): conv1, conv2 and conv_shortcut of "
+        "every ResNet block and the down/upsamplers' conv; not conv_in/conv_out."
+    )
+    conv_rank: int | None = option(None, "Rank of the 3x3 convolutions with --lora_conv (default: --rank; 1x1 "
+                                   "shortcuts keep --rank, as in kohya).")
+    conv_alpha: float | None = option(
+        None, "Alpha of the 3x3 convolutions with --lora_conv (default: the scale of --lora_alpha / --rank, i.e. "
+        "--lora_alpha when --conv_rank is the rank)."
+    )
+    lora_blocks: list[str] = option(
+        [], "Only UNet modules under these blocks get LoRA, e.g. up_blocks.1.attentions.0 mid_block; b-lora: SDXL's "
+        "B-LoRA style block up_blocks.0.attentions.1 (default: the whole UNet; a text-encoder LoRA is not restricted)."
+    )
     # optimisation
     learning_rate: float = option(1e-4, "Learning rate.")
     text_encoder_lr: float | None = option(None, "Learning rate of text-encoder parameters (default: --learning_rate).")
@@ -186,6 +204,22 @@ class TrainConfig:
             notice(f"--text_encoder_lr is unused: no text-encoder weights are trained (no --train_text_encoder){hint}")
         if self.embedding_lr is not None and not embeddings:
             notice(f"--embedding_lr is unused: --method {self.method} trains no token embeddings")
+        self._check_adapter_settings(bool(method.lora_parts()))
+
+    def _check_adapter_settings(self, trains_lora: bool) -> None:
+        """The LoRA variants (``training.adapters``): an error where one cannot apply, a notice where one goes unused."""
+        given = [f"--{n}" for n in ("use_dora", "lora_conv", "lora_blocks") if getattr(self, n)]
+        if given and not trains_lora:
+            raise StyleBoostError(f"{given[0]} changes a LoRA, but --method {self.method} trains none; drop it, or "
+                                  "use --method lora or lora_ti")
+        if self.use_dora and self.export_kohya:
+            raise StyleBoostError("--use_dora cannot go with --export_kohya: diffusers' kohya loader drops DoRA's "
+                                  "dora_scale keys, so the file would not reload as trained; drop one of them")
+        if self.lora_conv and self.conv_rank is not None and self.conv_rank < 1:
+            raise StyleBoostError("--conv_rank must be at least 1")
+        unused = [f"--{n}" for n in ("conv_rank", "conv_alpha") if getattr(self, n) is not None]
+        if unused and not self.lora_conv:
+            notice(f"{' and '.join(unused)} {'are' if len(unused) > 1 else 'is'} unused without --lora_conv")
 
     @property
     def background_rgb(self) -> RGB:

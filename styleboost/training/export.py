@@ -33,6 +33,7 @@ from styleboost.sd.weights import (
     SDXL_EMBEDDING_KEYS,
     embedding_file_names,
 )
+from styleboost.training.adapters import kohya_adapter_metadata
 from styleboost.training.methods import ADAPTER_NAME, FullPart, Method, Models
 
 
@@ -165,7 +166,7 @@ def kohya_metadata(models: Models, method: Method, info: TrainingInfo | None) ->
         "ss_network_dropout": part.dropout,
         "ss_v2": v2,
         "ss_base_model_version": version,
-    }
+    } | kohya_adapter_metadata(method.lora_parts())
     if info is not None:
         base = info.base_model or ""
         architecture = "stable-diffusion-xl-v1-base" if sdxl else "stable-diffusion-v1"
