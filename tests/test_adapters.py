@@ -1,4 +1,4 @@
-"""LoRA variants: DoRA, LoRA on convolutions (LoCon), LoRA kept to named UNet blocks.
+"""LoRA variants and data weighting: DoRA, LoRA on convolutions (LoCon), LoRA kept to named UNet blocks, repeats.
 
 Every export is loaded the way a user loads it, ``StableDiffusionPipeline.from_pretrained(base)`` and
 ``load_lora_weights(folder)``, and must draw what the trained model in memory draws, which is not the base's image.
@@ -7,6 +7,7 @@ Every export is loaded the way a user loads it, ``StableDiffusionPipeline.from_p
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from safetensors.torch import load_file
 
 from styleboost.core.errors import StyleBoostError
 from styleboost.training.adapters import CONV_PARENTS, target_names
+from styleboost.training.data import DrawSampler, ImageTransform, StyleBoostDataset, load_examples
 from styleboost.training.loop import build_run, finish, train, train_loop
 from styleboost.training.methods import UNET_LORA_TARGETS
 from styleboost.training.validation import inference_pipeline
@@ -140,6 +142,44 @@ def test_adapter_settings_that_cannot_apply_are_refused_or_noted(train_config, c
         assert "\n" not in str(err.value)
     with pytest.raises(StyleBoostError, match="^--lora_blocks .*--method full"):
         train_config(method="full", lora_blocks=["mid_block"])
+    with pytest.raises(StyleBoostError, match="--styleref_repeats"):
+        train_config(styleref_repeats=0)
     capsys.readouterr()
     train_config(conv_rank=8, conv_alpha=4.0)
     assert "--conv_rank and --conv_alpha are unused without --lora_conv" in capsys.readouterr().err
+
+
+class DrawRecorder:
+    """A stand-in latent cache that records which image each draw took."""
+
+    def __init__(self):
+        self.paths: list = []
+
+    def get(self, path, flip):
+        self.paths.append(path)
+        return torch.zeros(8, 2, 2), torch.zeros(6)  # latent distribution, size ids
+
+
+@pytest.mark.parametrize("repeats, styleref_counts, aux_counts", [
+    ((1, 1), [1, 1, 1, 1], [1, 1, 2]),  # the default: an epoch as long as the larger set, the smaller one cycled
+    ((3, 4), [3, 3, 3, 3], [4, 4, 4]),  # equal products: every image exactly its repeats
+    ((2, 1), [2, 2, 2, 2], [2, 3, 3]),  # StyleRef fills the epoch; Aux is cycled to keep up
+])
+def test_an_epoch_draws_each_image_as_often_as_its_repeats(style_dirs, repeats, styleref_counts, aux_counts):
+    styleref = load_examples(style_dirs[0], "[V] style", ["sks"], flag="--styleref_dir", needs_token=True)
+    aux = load_examples(style_dirs[1], "a person", ["sks"], flag="--aux_dir", needs_token=False)
+    assert (len(styleref), len(aux)) == (4, 3)
+    recorder = DrawRecorder()
+    dataset = StyleBoostDataset(styleref, aux, ImageTransform(8), seed=0, latent_cache=recorder,
+                                styleref_repeats=repeats[0], aux_repeats=repeats[1])
+    assert len(dataset) == max(4 * repeats[0], 3 * repeats[1])
+    for key in DrawSampler(len(dataset), seed=5, total=len(dataset)):  # one epoch
+        dataset[key]
+    counts = Counter(recorder.paths)
+    assert sorted(counts[e.path] for e in styleref) == styleref_counts
+    assert sorted(counts[e.path] for e in aux) == aux_counts
+
+
+def test_repeats_set_the_epoch_of_a_training_run(train_config):
+    run = build_run(train_config(styleref_repeats=3, aux_repeats=4, max_train_steps=1))
+    assert len(run.dataloader.dataset) == 12

@@ -53,6 +53,13 @@ class TrainConfig:
     num_aux_images: int = option(20, "How many class images aux_mode=generated makes.")
     aux_inference_steps: int = option(30, "Denoising steps for generated class images.")
     prior_loss_weight: float = option(1.0, "Weight w in loss = MSE(instance) + w * MSE(aux).")
+    styleref_repeats: int = option(
+        1, "Draws of each StyleRef image per epoch, as kohya's N_folder repeats. An epoch pairs max(StyleRef images x "
+        "N, Aux images x --aux_repeats) StyleRef draws with as many Aux draws: the set that fills it shows each image "
+        "exactly its repeats, the other is cycled in order to keep up, so equal products (20 StyleRef x 2 = 40 Aux x 1) "
+        "draw every image exactly its repeats (default 1: an epoch as long as the larger set)."
+    )
+    aux_repeats: int = option(1, "Draws of each Aux image per epoch (see --styleref_repeats).")
     # token binding
     token: list[str] = option(["sks"], "Existing rare token(s) bound to the style; [V1], [V2]... pick one by index.")
     new_token: list[str] = option([], "New token(s) added to the tokenizer (overrides --token), e.g. '<v1-style>'.")
@@ -159,6 +166,10 @@ class TrainConfig:
             raise StyleBoostError(f"--caption_dropout {self.caption_dropout} is not a probability in [0, 1)")
         if self.prior_loss_weight < 0:
             raise StyleBoostError("--prior_loss_weight must not be negative")
+        if self.styleref_repeats < 1 or self.aux_repeats < 1:
+            raise StyleBoostError("--styleref_repeats and --aux_repeats must be at least 1")
+        if self.aux_mode == "none" and self.aux_repeats != 1:
+            notice("--aux_repeats is unused: --aux_mode none draws no Aux images")
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
             raise StyleBoostError(
                 f"--checkpoints_total_limit {self.checkpoints_total_limit} would keep no checkpoint: give at least 1, "
