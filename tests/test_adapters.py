@@ -1,7 +1,8 @@
 """LoRA variants and data weighting: DoRA, LoRA on convolutions (LoCon), LoRA kept to named UNet blocks, repeats.
 
-Every export is loaded the way a user loads it, ``StableDiffusionPipeline.from_pretrained(base)`` and
-``load_lora_weights(folder)``, and must draw what the trained model in memory draws, which is not the base's image.
+Every export is loaded the way a user loads it, ``StableDiffusionPipeline.from_pretrained(base)`` (or the SDXL
+pipeline) and ``load_lora_weights(folder)``, and must draw what the trained model in memory draws, which is not the
+base's image. SD 1.x and the tiny SDXL both, since the variants work on any diffusers UNet.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.training.adapters import CONV_PARENTS, target_names
+from styleboost.training.adapters import CONV_PARENTS
 from styleboost.training.data import DrawSampler, ImageTransform, StyleBoostDataset, load_examples
 from styleboost.training.loop import build_run, finish, train, train_loop
 from styleboost.training.methods import UNET_LORA_TARGETS
@@ -35,10 +36,12 @@ def lora_modules(model) -> set[str]:
     return {n.split(".lora_")[0] for n, _ in model.named_parameters() if ".lora_" in n}
 
 
-def assert_reloads_as_trained(run, tiny_model_dir, weight_name: str | None = None) -> np.ndarray:
-    """The run's file loaded into the plain base draws the trained model's image, which differs from the base's."""
+def assert_reloads_as_trained(run, base_dir: str, weight_name: str | None = None, *, sdxl: bool = False) -> np.ndarray:
+    """The run's file loaded into the plain base pipeline draws the trained model's image, not the base's."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
     trained = render(inference_pipeline(run), PROMPT)
-    plain = load_base(tiny_model_dir)
+    plain = (StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline).from_pretrained(base_dir)
     untrained = render(plain, PROMPT)
     plain.load_lora_weights(str(run.output_dir), **({"weight_name": weight_name} if weight_name else {}))
     assert np.abs(trained - untrained).max() > 1e-3
@@ -121,18 +124,39 @@ def test_a_block_with_nothing_to_train_is_one_line_error(train_main, capsys, bas
     assert all(text in line for text in expected), line
 
 
-def test_b_lora_preset_picks_sdxl_style_block():
-    """On a UNet of SDXL's block layout (attention only in the lower-resolution blocks, up_blocks.0 first)."""
-    from diffusers import UNet2DConditionModel
+@pytest.fixture(scope="module")
+def sdxl_model_dir(tmp_path_factory) -> str:
+    """The tiny SDXL pipeline, whose up_blocks.0 has two attentions as SDXL's has."""
+    from styleboost.testing import save_pipeline, tiny_sdxl_components
 
-    unet = UNet2DConditionModel(
-        sample_size=8, block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=32,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=8, norm_num_groups=16,
-    )
-    names = target_names(unet, UNET_LORA_TARGETS, conv=False, blocks=["b-lora"])
-    assert names and all(n.startswith("up_blocks.0.attentions.1.") for n in names)
-    assert {n.rsplit(".", 1)[-1] for n in names} == {"to_q", "to_k", "to_v", "0"}
+    return str(save_pipeline(tmp_path_factory.mktemp("tiny-sdxl"), tiny_sdxl_components))
+
+
+def test_b_lora_with_dora_on_sdxl_trains_only_the_style_block_and_reloads_in_plain_diffusers(
+    train_config, sdxl_model_dir
+):
+    run = train(train_config(pretrained_model_name_or_path=sdxl_model_dir, lora_blocks=["b-lora"], use_dora=True,
+                             train_text_encoder=True, **FAST))
+    modules = lora_modules(run.models.unet)
+    assert modules and all(m.startswith("up_blocks.0.attentions.1.") for m in modules), sorted(modules)
+    assert {m.rsplit(".", 1)[-1] for m in modules} == {"to_q", "to_k", "to_v", "0"}
+    saved = load_file(str(run.output_dir / "pytorch_lora_weights.safetensors"))
+    assert {k.split(".")[0] for k in saved if "lora_magnitude_vector" in k} == {"unet", "text_encoder",
+                                                                                 "text_encoder_2"}
+    assert_reloads_as_trained(run, sdxl_model_dir, sdxl=True)
+
+
+def test_conv_lora_on_sdxl_reloads_alike_from_the_diffusers_and_the_kohya_file(train_config, sdxl_model_dir):
+    run = train(train_config(pretrained_model_name_or_path=sdxl_model_dir, lora_conv=True, conv_rank=2,
+                             conv_alpha=1.0, rank=4, lora_alpha=8, train_text_encoder=True, export_kohya=True, **FAST))
+    assert any(".resnets." in m for m in lora_modules(run.models.unet))
+    kohya = load_file(str(run.output_dir / KOHYA))
+    assert {k.split("_")[1] for k in kohya} == {"unet", "te1", "te2"}
+    assert {v.item() for k, v in kohya.items() if k.endswith("_conv1.alpha")} == {1.0}
+    assert {v.item() for k, v in kohya.items() if k.startswith("lora_te2_") and k.endswith(".alpha")} == {8.0}
+    diffusers_image = assert_reloads_as_trained(run, sdxl_model_dir, sdxl=True)
+    kohya_image = assert_reloads_as_trained(run, sdxl_model_dir, weight_name=KOHYA, sdxl=True)
+    np.testing.assert_allclose(kohya_image, diffusers_image, atol=1e-5)
 
 
 def test_adapter_settings_that_cannot_apply_are_refused_or_noted(train_config, capsys):
