@@ -53,6 +53,13 @@ class TrainConfig:
     num_aux_images: int = option(20, "How many class images aux_mode=generated makes.")
     aux_inference_steps: int = option(30, "Denoising steps for generated class images.")
     prior_loss_weight: float = option(1.0, "Weight w in loss = MSE(instance) + w * MSE(aux).")
+    styleref_repeats: int = option(
+        1, "Draws of each StyleRef image per epoch, as kohya's N_folder repeats. An epoch pairs max(StyleRef images x "
+        "N, Aux images x --aux_repeats) StyleRef draws with as many Aux draws: the set that fills it shows each image "
+        "exactly its repeats, the other is cycled in order to keep up, so equal products (20 StyleRef x 2 = 40 Aux x 1) "
+        "draw every image exactly its repeats (default 1: an epoch as long as the larger set)."
+    )
+    aux_repeats: int = option(1, "Draws of each Aux image per epoch (see --styleref_repeats).")
     # token binding
     token: list[str] = option(["sks"], "Existing rare token(s) bound to the style; [V1], [V2]... pick one by index.")
     new_token: list[str] = option([], "New token(s) added to the tokenizer (overrides --token), e.g. '<v1-style>'.")
@@ -63,6 +70,24 @@ class TrainConfig:
     lora_alpha: float | None = option(None, "LoRA alpha (default: the rank, i.e. scale 1).")
     lora_dropout: float = option(0.0, "LoRA dropout.")
     train_text_encoder: bool = option(False, "Also train the text encoder (LoRA for lora methods, full for full).")
+    use_dora: bool = option(
+        False, "DoRA (peft's weight-decomposed LoRA: a trained magnitude per output channel) on every LoRA part. "
+        "Not with --export_kohya: diffusers' kohya loader drops DoRA's dora_scale keys."
+    )
+    lora_conv: bool = option(
+        False, "Also LoRA on the UNet's convolutions (LoCon, as kohya's conv_dim): conv1, conv2 and conv_shortcut of "
+        "every ResNet block and the down/upsamplers' conv; not conv_in/conv_out."
+    )
+    conv_rank: int | None = option(None, "Rank of the 3x3 convolutions with --lora_conv (default: --rank; 1x1 "
+                                   "shortcuts keep --rank, as in kohya).")
+    conv_alpha: float | None = option(
+        None, "Alpha of the 3x3 convolutions with --lora_conv (default: the scale of --lora_alpha / --rank, i.e. "
+        "--lora_alpha when --conv_rank is the rank)."
+    )
+    lora_blocks: list[str] = option(
+        [], "Only UNet modules under these blocks get LoRA, e.g. up_blocks.1.attentions.0 mid_block; b-lora: SDXL's "
+        "B-LoRA style block up_blocks.0.attentions.1 (default: the whole UNet; a text-encoder LoRA is not restricted)."
+    )
     # optimisation
     learning_rate: float = option(1e-4, "Learning rate.")
     text_encoder_lr: float | None = option(None, "Learning rate of text-encoder parameters (default: --learning_rate).")
@@ -141,6 +166,10 @@ class TrainConfig:
             raise StyleBoostError(f"--caption_dropout {self.caption_dropout} is not a probability in [0, 1)")
         if self.prior_loss_weight < 0:
             raise StyleBoostError("--prior_loss_weight must not be negative")
+        if self.styleref_repeats < 1 or self.aux_repeats < 1:
+            raise StyleBoostError("--styleref_repeats and --aux_repeats must be at least 1")
+        if self.aux_mode == "none" and self.aux_repeats != 1:
+            notice("--aux_repeats is unused: --aux_mode none draws no Aux images")
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
             raise StyleBoostError(
                 f"--checkpoints_total_limit {self.checkpoints_total_limit} would keep no checkpoint: give at least 1, "
@@ -186,6 +215,22 @@ class TrainConfig:
             notice(f"--text_encoder_lr is unused: no text-encoder weights are trained (no --train_text_encoder){hint}")
         if self.embedding_lr is not None and not embeddings:
             notice(f"--embedding_lr is unused: --method {self.method} trains no token embeddings")
+        self._check_adapter_settings(bool(method.lora_parts()))
+
+    def _check_adapter_settings(self, trains_lora: bool) -> None:
+        """The LoRA variants (``training.adapters``): an error where one cannot apply, a notice where one goes unused."""
+        given = [f"--{n}" for n in ("use_dora", "lora_conv", "lora_blocks") if getattr(self, n)]
+        if given and not trains_lora:
+            raise StyleBoostError(f"{given[0]} changes a LoRA, but --method {self.method} trains none; drop it, or "
+                                  "use --method lora or lora_ti")
+        if self.use_dora and self.export_kohya:
+            raise StyleBoostError("--use_dora cannot go with --export_kohya: diffusers' kohya loader drops DoRA's "
+                                  "dora_scale keys, so the file would not reload as trained; drop one of them")
+        if self.lora_conv and self.conv_rank is not None and self.conv_rank < 1:
+            raise StyleBoostError("--conv_rank must be at least 1")
+        unused = [f"--{n}" for n in ("conv_rank", "conv_alpha") if getattr(self, n) is not None]
+        if unused and not self.lora_conv:
+            notice(f"{' and '.join(unused)} {'are' if len(unused) > 1 else 'is'} unused without --lora_conv")
 
     @property
     def background_rgb(self) -> RGB:

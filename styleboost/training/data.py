@@ -149,7 +149,10 @@ class StyleBoostDataset(Dataset):
     """Pairs each StyleRef example with an Aux example (cycled); Aux is optional.
 
     Items are keyed by ``(index, draw)``; with ``latent_cache`` the images are replaced by
-    cached VAE latent distributions (see ``LatentCache``).
+    cached VAE latent distributions (see ``LatentCache``). An epoch (``len``) is the longer of the
+    StyleRef set times ``styleref_repeats`` and the Aux set times ``aux_repeats``: index ``i`` is StyleRef
+    image ``i % len(styleref)`` and Aux image ``i % len(aux)``, so over one epoch (one permutation of the
+    indices) the set that fills it shows each image exactly its repeats.
     """
 
     def __init__(
@@ -161,12 +164,15 @@ class StyleBoostDataset(Dataset):
         seed: int,
         latent_cache: "LatentCache | None" = None,
         caption_dropout: float = 0.0,
+        styleref_repeats: int = 1,
+        aux_repeats: int = 1,
     ):
         self.styleref, self.aux, self.transform = styleref, aux or [], transform
         self.seed, self.latent_cache, self.caption_dropout = seed, latent_cache, caption_dropout
+        self.repeats = (styleref_repeats, aux_repeats)
 
     def __len__(self) -> int:
-        return max(len(self.styleref), len(self.aux))
+        return max(len(self.styleref) * self.repeats[0], len(self.aux) * self.repeats[1])
 
     def _one(self, example: Example, rng: np.random.Generator) -> dict:
         if self.latent_cache is not None:

@@ -1,10 +1,10 @@
 """Writing trained weights in the formats users load: diffusers LoRA, kohya LoRA, TI embeddings, pipelines.
 
 - LoRA: ``pytorch_lora_weights.safetensors`` (``pipe.load_lora_weights(output_dir)``), with the
-  adapter's rank/alpha metadata so a non-default alpha loads with the right scale.
+  adapter's peft config as metadata (rank/alpha, DoRA, target modules) so every variant loads as trained.
 - kohya/webui: the same LoRA through diffusers' ``convert_state_dict_to_kohya``, in kohya key names
   (``lora_unet_*``; ``lora_te_*`` for SD 1.x/2.x, ``lora_te1_*``/``lora_te2_*`` for SDXL), every module's
-  ``.alpha`` the trained alpha, and the safetensors metadata webui and ComfyUI read: kohya's ``ss_*``
+  ``.alpha`` its trained alpha, and the safetensors metadata webui and ComfyUI read: kohya's ``ss_*``
   training keys and ``modelspec.*``.
 - Token embeddings: ``learned_embeds.safetensors``, {token: vector}, and one webui file per token,
   ``embeddings/<token without <>>.safetensors`` = {"emb_params": [1, dim]}, which diffusers'
@@ -33,7 +33,8 @@ from styleboost.sd.weights import (
     SDXL_EMBEDDING_KEYS,
     embedding_file_names,
 )
-from styleboost.training.methods import FullPart, Method, Models
+from styleboost.training.adapters import kohya_adapter_metadata
+from styleboost.training.methods import ADAPTER_NAME, FullPart, Method, Models
 
 
 @dataclass
@@ -85,11 +86,17 @@ def training_info(run) -> TrainingInfo:
 
 
 def lora_state(model) -> dict[str, torch.Tensor]:
-    """The model's peft LoRA weights in diffusers' key naming."""
-    from diffusers.utils import convert_state_dict_to_diffusers
+    """The model's peft LoRA weights in peft's key naming (``lora_A``/``lora_B``), which diffusers' loaders take as
+    they are. Not diffusers' ``convert_state_dict_to_diffusers``: it renames only the attention projections (to
+    ``lora.down``/``lora.up``), and the UNet loader converts a file only when its first key is not in peft naming,
+    so LoRA on convolutions whose first key is a conv's would reload wrong.
+
+    DoRA's ``lora_magnitude_vector`` keys get the ``.weight`` of the parameter they hold: peft's loader (the UNet's)
+    appends it when missing, transformers' ``load_adapter`` (the text encoder's) does not and would drop them."""
     from peft.utils import get_peft_model_state_dict
 
-    return convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
+    return {f"{k}.weight" if k.endswith(".lora_magnitude_vector") else k: v
+            for k, v in get_peft_model_state_dict(model).items()}
 
 
 def save_lora(
@@ -109,7 +116,7 @@ def save_lora(
 
 
 def kohya_state(models: Models, method: Method) -> dict[str, torch.Tensor]:
-    """LoRA in SD 1.x/2.x kohya keys, each module's ``.alpha`` its part's alpha (diffusers writes alpha = rank)."""
+    """LoRA in SD 1.x/2.x kohya keys, each module's ``.alpha`` its trained alpha (diffusers writes alpha = rank)."""
     from diffusers.utils import convert_state_dict_to_kohya
     from peft.utils import get_peft_model_state_dict
 
@@ -120,11 +127,27 @@ def kohya_state(models: Models, method: Method) -> dict[str, torch.Tensor]:
         if part.target.startswith("text_encoder") and not hasattr(module, "text_model"):
             prefix += "text_model."  # webui and ComfyUI name CLIP's layers with the level transformers 5.6 flattened
         peft_state = {prefix + k: v for k, v in get_peft_model_state_dict(module).items()}
+        alphas = lora_alphas(module, prefix)
         for key, value in convert_state_dict_to_kohya(peft_state).items():
+            module_name = key.split(".")[0]
             if key.startswith("lora_te1_") and not sdxl:  # diffusers names it for SDXL's two encoders
                 key = "lora_te_" + key.removeprefix("lora_te1_")
-            state[key] = torch.tensor(float(part.alpha)) if key.endswith(".alpha") else value.contiguous()
+            state[key] = torch.tensor(alphas[module_name]) if key.endswith(".alpha") else value.contiguous()
     return state
+
+
+KOHYA_PREFIXES = {"unet": "lora_unet", "text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}  # as diffusers'
+
+
+def lora_alphas(model, prefix: str) -> dict[str, float]:
+    """Each peft LoRA layer's alpha (LoCon's conv layers may have their own) under the module name diffusers'
+    ``convert_state_dict_to_kohya`` gives it in a state keyed ``prefix`` + the layer's name (``unet.``,
+    ``text_encoder.text_model.``...): the target's kohya prefix, the rest with ``_`` for ``.``."""
+    from peft.tuners.lora import LoraLayer
+
+    target, _, rest = prefix.partition(".")
+    return {f"{KOHYA_PREFIXES[target]}_{rest}{name}".replace(".", "_"): float(layer.lora_alpha[ADAPTER_NAME])
+            for name, layer in model.named_modules() if isinstance(layer, LoraLayer)}
 
 
 def kohya_metadata(models: Models, method: Method, info: TrainingInfo | None) -> dict[str, str]:
@@ -143,7 +166,7 @@ def kohya_metadata(models: Models, method: Method, info: TrainingInfo | None) ->
         "ss_network_dropout": part.dropout,
         "ss_v2": v2,
         "ss_base_model_version": version,
-    }
+    } | kohya_adapter_metadata(method.lora_parts())
     if info is not None:
         base = info.base_model or ""
         architecture = "stable-diffusion-xl-v1-base" if sdxl else "stable-diffusion-v1"

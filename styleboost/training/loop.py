@@ -383,7 +383,8 @@ def assemble_run(cfg: TrainConfig, accelerator, folder: RunFolder) -> Run:
         cache = LatentCache(transform)
         cache.fill(styleref + aux, models.vae, device=accelerator.device, dtype=torch.float32)
     dataset = StyleBoostDataset(styleref, aux, transform, seed=cfg.seed, latent_cache=cache,
-                                caption_dropout=cfg.caption_dropout)
+                                caption_dropout=cfg.caption_dropout, styleref_repeats=cfg.styleref_repeats,
+                                aux_repeats=cfg.aux_repeats)
 
     per_step = draws_per_step(cfg, accelerator)
     lr = cfg.learning_rate * (per_step if cfg.scale_lr else 1)

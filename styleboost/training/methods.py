@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from styleboost.sd.loading import assemble_pipeline
+from styleboost.training.adapters import lora_config_kwargs, lora_variant
 
 if TYPE_CHECKING:  # typing only: the config builds its method to check its settings
     from styleboost.training.config import TrainConfig
@@ -63,12 +64,16 @@ class Models:
 
 @dataclass
 class LoRAPart:
-    """A peft LoRA adapter on one model's attention projections."""
+    """A peft LoRA adapter on one model's attention projections, or a variant of it (``training.adapters``)."""
 
     target: str  # "unet" or "text_encoder"
     rank: int
     alpha: float
     dropout: float
+    dora: bool = False
+    conv_rank: int | None = None  # also LoRA on the UNet's convolutions (LoCon), kxk kernels at this rank
+    conv_alpha: float | None = None
+    blocks: tuple[str, ...] = ()  # only under these UNet blocks (empty: everywhere)
 
     def apply(self, models: Models) -> None:
         from peft import LoraConfig, inject_adapter_in_model
@@ -79,7 +84,7 @@ class LoRAPart:
             lora_alpha=self.alpha,
             lora_dropout=self.dropout,
             init_lora_weights="gaussian",
-            target_modules=modules,
+            **lora_config_kwargs(self, models.module(self.target), modules),
         )
         # peft's own injection, as diffusers' loaders use it, instead of the model's ``add_adapter``:
         # transformers' ``add_adapter`` gates on its own minimum peft version, which has run ahead of the
@@ -197,7 +202,7 @@ def build_method(cfg: TrainConfig, text_encoders: tuple[str, ...] = ("text_encod
     alpha = cfg.lora_alpha if cfg.lora_alpha is not None else float(cfg.rank)
 
     def lora(target: str) -> LoRAPart:
-        return LoRAPart(target, cfg.rank, alpha, cfg.lora_dropout)
+        return LoRAPart(target, cfg.rank, alpha, cfg.lora_dropout, **lora_variant(cfg, target))
 
     embeddings = [TokenEmbeddingPart(name) for name in text_encoders]
     text_encoder_part = {"lora": lora, "lora_ti": lora, "full": FullPart}.get(cfg.method)

@@ -22,6 +22,7 @@ FIXED_ON_RESUME = (
     "aux_mode", "num_aux_images", "seed", "train_batch_size", "gradient_accumulation_steps", "resolution",
     "center_crop", "random_flip", "cache_latents", "image_background", "use_8bit_adam",
     "pretrained_vae_model_name_or_path", "caption_dropout",
+    "use_dora", "lora_conv", "conv_rank", "conv_alpha", "lora_blocks", "styleref_repeats", "aux_repeats",
 )
 NOT_SETTINGS = ("output_dir", "overwrite", "resume_from_checkpoint")
 OPTIMIZER_SETTINGS = ("initial_lr", "betas", "eps", "weight_decay")
