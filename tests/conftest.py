@@ -1,4 +1,4 @@
-"""Session fixtures: one tiny Stable Diffusion pipeline folder per prediction type, built offline."""
+"""Session fixtures: tiny Stable Diffusion pipeline folders (one per prediction type, and SDXL), built offline."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def fresh_notices():
+    """Notices print once per process; each test starts as a fresh process would, so that what it expects to be
+    told does not depend on which tests ran before it."""
+    from styleboost.core import notice
+
+    notice._seen.clear()
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +48,15 @@ def tiny_vpred_model_dir(tmp_path_factory) -> str:
     from styleboost.testing import save_tiny_pipeline
 
     return str(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd-v"), prediction_type="v_prediction"))
+
+
+@pytest.fixture(scope="session")
+def sdxl_model_dir(tmp_path_factory) -> str:
+    """A tiny random SDXL pipeline (two text encoders, text_time UNet whose up_blocks.0 has two attentions, as
+    SDXL's has more) saved as a diffusers folder."""
+    from styleboost.testing import save_pipeline, tiny_sdxl_components
+
+    return str(save_pipeline(tmp_path_factory.mktemp("tiny-sdxl"), tiny_sdxl_components))
 
 
 @pytest.fixture(scope="session")
@@ -117,3 +135,12 @@ def load_entry_point(name: str):
 def train_main():
     """``main(argv) -> exit code`` of train_scripts/train_styleboost.py."""
     return load_entry_point("train_styleboost").main
+
+
+def two_token_settings(folder: Path) -> dict:
+    """Settings of a two-token textual-inversion run (Multi-StyleForge) on four images written into ``folder``,
+    captioned alternately with [V1] and [V2]."""
+    for i, image in enumerate(write_styleref_images(folder, 4, size=32, seed=3)):
+        image.with_suffix(".txt").write_text(f"an image in [V{1 + i % 2}] style")
+    return dict(styleref_dir=str(folder), method="textual_inversion", new_token=["<v1>", "<v2>"], aux_mode="none",
+                aux_dir=None, train_batch_size=1, learning_rate=5e-2)

@@ -1,4 +1,4 @@
-"""Small shared helpers for the tests: deterministic pipeline outputs, one-line training errors."""
+"""Small shared helpers for the tests: deterministic pipeline outputs, one-line training errors, interrupted runs."""
 
 from __future__ import annotations
 
@@ -33,3 +33,26 @@ def one_line_error(train_main, capsys, argv: list[str]) -> str:
     lines = [line for line in err.strip().splitlines() if line.startswith("train_styleboost.py: error:")]
     assert len(lines) == 1, err
     return lines[0]
+
+
+class Interrupted(Exception):
+    """Stands for the process dying."""
+
+
+def killed_after_first_checkpoint(make_config, output_dir, monkeypatch, **settings) -> None:
+    """Train ``make_config(output_dir=..., **settings)`` and let it die right after its first checkpoint is written."""
+    import pytest
+
+    from styleboost.training import checkpoint as ckpt
+    from styleboost.training.loop import train
+
+    save = ckpt.save_checkpoint
+
+    def save_then_die(*args, **kwargs):
+        save(*args, **kwargs)
+        raise Interrupted
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
+    with pytest.raises(Interrupted):
+        train(make_config(output_dir=str(output_dir), **settings))
+    monkeypatch.setattr(ckpt, "save_checkpoint", save)

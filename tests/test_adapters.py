@@ -124,14 +124,6 @@ def test_a_block_with_nothing_to_train_is_one_line_error(train_main, capsys, bas
     assert all(text in line for text in expected), line
 
 
-@pytest.fixture(scope="module")
-def sdxl_model_dir(tmp_path_factory) -> str:
-    """The tiny SDXL pipeline, whose up_blocks.0 has two attentions as SDXL's has."""
-    from styleboost.testing import save_pipeline, tiny_sdxl_components
-
-    return str(save_pipeline(tmp_path_factory.mktemp("tiny-sdxl"), tiny_sdxl_components))
-
-
 def test_b_lora_with_dora_on_sdxl_trains_only_the_style_block_and_reloads_in_plain_diffusers(
     train_config, sdxl_model_dir
 ):

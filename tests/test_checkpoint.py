@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import killed_after_first_checkpoint
 from safetensors.torch import load_file
 
-from styleboost.training import checkpoint as ckpt
 from styleboost.training.checkpoint import completed_checkpoints, resolve_resume
 from styleboost.training.loop import train
 
@@ -19,26 +19,13 @@ def lora_weights(run_dir) -> dict[str, torch.Tensor]:
     return load_file(str(run_dir / "pytorch_lora_weights.safetensors"))
 
 
-class Interrupted(Exception):
-    pass
-
-
 def test_resumed_run_ends_with_the_same_weights(train_config, tmp_path, monkeypatch):
     common = dict(max_train_steps=6, checkpointing_steps=3, learning_rate=1e-2, random_flip=True,
                   gradient_accumulation_steps=2, lr_scheduler="cosine", lr_warmup_steps=2)
     straight = train(train_config(output_dir=str(tmp_path / "straight"), **common))
 
     # the same command, killed right after its step-3 checkpoint ...
-    save = ckpt.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        save(*args, **kwargs)
-        raise Interrupted
-
-    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
-    with pytest.raises(Interrupted):
-        train(train_config(output_dir=str(tmp_path / "resumed"), **common))
-    monkeypatch.setattr(ckpt, "save_checkpoint", save)
+    killed_after_first_checkpoint(train_config, tmp_path / "resumed", monkeypatch, **common)
     assert [s for s, _ in completed_checkpoints(tmp_path / "resumed")] == [3]
     assert not (tmp_path / "resumed" / "pytorch_lora_weights.safetensors").exists()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_styleref_images
+from conftest import two_token_settings
 from helpers import load_base, render
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -171,11 +171,7 @@ def test_kohya_metadata_marks_a_v_prediction_model_as_sd2(train_config, tiny_vpr
 def test_two_token_embeddings_load_per_file_in_plain_diffusers(train_config, tiny_model_dir, tmp_path):
     from diffusers import StableDiffusionPipeline
 
-    folder = tmp_path / "multi"
-    for i, image in enumerate(write_styleref_images(folder, 4, size=32, seed=3)):
-        image.with_suffix(".txt").write_text(f"an image in [V{1 + i % 2}] style")
-    run = train(train_config(styleref_dir=str(folder), method="textual_inversion", new_token=["<v1>", "<v2>"],
-                             aux_mode="none", aux_dir=None, max_train_steps=2, train_batch_size=1, learning_rate=5e-2))
+    run = train(train_config(**two_token_settings(tmp_path / "multi"), max_train_steps=2))
     prompt = "a house in <v1> style, a portrait in <v2> style"
     trained = render(inference_pipeline(run), prompt)
 

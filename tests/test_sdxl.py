@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import render
+from helpers import killed_after_first_checkpoint, render
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -19,13 +19,6 @@ from styleboost.training.validation import inference_pipeline
 
 PROMPT = "a portrait of a person in sks style"
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="session")
-def sdxl_model_dir(tmp_path_factory) -> str:
-    from styleboost.testing import save_pipeline, tiny_sdxl_components
-
-    return str(save_pipeline(tmp_path_factory.mktemp("tiny-sdxl"), tiny_sdxl_components))
 
 
 @pytest.fixture
@@ -157,26 +150,11 @@ def test_full_finetune_exports_a_pipeline_folder_plain_diffusers_runs(sdxl_confi
     np.testing.assert_allclose(render(load_sdxl(str(run.output_dir)), PROMPT), trained, atol=1e-5)
 
 
-class Interrupted(Exception):
-    pass
-
-
 def test_a_resumed_sdxl_run_ends_with_the_same_weights(sdxl_config, tmp_path, monkeypatch):
-    from styleboost.training import checkpoint as ckpt
-
     common = dict(max_train_steps=4, checkpointing_steps=2, learning_rate=1e-2, random_flip=True,
                   train_text_encoder=True, skip_final_samples=True)
     straight = train(sdxl_config(output_dir=str(tmp_path / "straight"), **common))
-    save = ckpt.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        save(*args, **kwargs)
-        raise Interrupted
-
-    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
-    with pytest.raises(Interrupted):
-        train(sdxl_config(output_dir=str(tmp_path / "resumed"), **common))
-    monkeypatch.setattr(ckpt, "save_checkpoint", save)
+    killed_after_first_checkpoint(sdxl_config, tmp_path / "resumed", monkeypatch, **common)
     resumed = train(sdxl_config(output_dir=str(tmp_path / "resumed"), resume_from_checkpoint="latest", **common))
     assert resumed.start_step == 2
     a = load_file(str(straight.output_dir / "pytorch_lora_weights.safetensors"))
@@ -236,16 +214,12 @@ def test_the_smoke_protocol_generates_and_evaluates_an_sdxl_lora(sdxl_config, sd
 
 
 def test_two_token_textual_inversion_reloads_and_generates_on_sdxl(sdxl_config, sdxl_model_dir, tmp_path):
-    from conftest import write_styleref_images
+    from conftest import two_token_settings
 
     from styleboost.generation.generate import GenerateConfig, generate_images
     from styleboost.sd.weights import load_embeddings, read_embeddings
 
-    folder = tmp_path / "multi"
-    for i, path in enumerate(write_styleref_images(folder, 4, size=32, seed=3)):
-        path.with_suffix(".txt").write_text(f"an image in [V{1 + i % 2}] style")
-    run = train(sdxl_config(styleref_dir=str(folder), method="textual_inversion", new_token=["<v1>", "<v2>"],
-                            aux_mode="none", aux_dir=None, max_train_steps=4, train_batch_size=1, learning_rate=5e-2))
+    run = train(sdxl_config(**two_token_settings(tmp_path / "multi"), max_train_steps=4))
     prompt = "a house in <v1> style, <v2> style"
     trained = render(inference_pipeline(run), prompt)
 
