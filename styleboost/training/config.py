@@ -16,7 +16,7 @@ from styleboost.core.notice import notice
 from styleboost.core.settings import build_parser, option, settings_from_namespace
 from styleboost.training.methods import TokenEmbeddingPart, build_method
 
-METHODS = ("lora", "full", "textual_inversion", "lora_ti")
+METHODS = ("lora", "full", "textual_inversion", "lora_ti", "custom_diffusion")
 AUX_MODES = ("curated", "generated", "none")
 
 
@@ -65,7 +65,11 @@ class TrainConfig:
     new_token: list[str] = option([], "New token(s) added to the tokenizer (overrides --token), e.g. '<v1-style>'.")
     initializer_token: str = option("painting", "Existing word whose embedding initialises each new token.")
     # method
-    method: str = option("lora", "What is trained.", choices=METHODS)
+    method: str = option(
+        "lora", "What is trained. custom_diffusion: the UNet's cross-attention key/value projections and the "
+        "--new_token embeddings (Kumari et al.; its paper and diffusers' script use about 1e-5 with --scale_lr).",
+        choices=METHODS
+    )
     rank: int = option(4, "LoRA rank.")
     lora_alpha: float | None = option(None, "LoRA alpha (default: the rank, i.e. scale 1).")
     lora_dropout: float = option(0.0, "LoRA dropout.")
@@ -158,7 +162,7 @@ class TrainConfig:
             raise StyleBoostError("--max_train_steps must be at least 1")
         if self.train_batch_size < 1 or self.gradient_accumulation_steps < 1:
             raise StyleBoostError("--train_batch_size and --gradient_accumulation_steps must be at least 1")
-        if self.method in ("textual_inversion", "lora_ti") and not self.new_token:
+        if self.method in ("textual_inversion", "lora_ti", "custom_diffusion") and not self.new_token:
             raise StyleBoostError(f"--method {self.method} trains new token embeddings: give --new_token")
         if self.aux_mode == "curated" and self.styleref_dir is not None and self.aux_dir is None:
             raise StyleBoostError("--aux_mode curated needs --aux_dir (or use --aux_mode generated|none)")
@@ -204,7 +208,7 @@ class TrainConfig:
         if self.train_text_encoder and not text_encoder_weights:
             raise StyleBoostError(
                 f"--train_text_encoder does not apply to --method {self.method}, which trains only the new token "
-                "embeddings; drop it, or use --method lora_ti to add text-encoder LoRA"
+                "embeddings of the text encoder; drop it, or use --method lora_ti to add text-encoder LoRA"
             )
         if self.export_kohya and not method.lora_parts():
             raise StyleBoostError(

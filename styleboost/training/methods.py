@@ -1,9 +1,10 @@
 """Training methods as small strategy objects chosen once at start-up.
 
 A method is a list of parts, each making one set of weights trainable: LoRA on the UNet or a
-text encoder (peft), the full UNet or text encoder, or the bound token embeddings (textual
-inversion). ``lora_ti`` (pivotal tuning) is simply LoRA + token embeddings. A text-encoder part is
-made once per text encoder of the family (SDXL has two).
+text encoder (peft), the full UNet or text encoder, the UNet's cross-attention key/value projections
+(Custom Diffusion), or the bound token embeddings (textual inversion). ``lora_ti`` (pivotal tuning) is
+simply LoRA + token embeddings, ``custom_diffusion`` cross-attention K/V + token embeddings. A
+text-encoder part is made once per text encoder of the family (SDXL has two).
 """
 
 from __future__ import annotations
@@ -114,6 +115,33 @@ class FullPart:
         pass
 
 
+def cross_attention_layers(unet) -> dict[str, Any]:
+    """Each cross-attention (``attn2``) layer of the UNet's transformer blocks by its attention processor's name
+    (``...attn2.processor``, the names diffusers' Custom Diffusion files use)."""
+    return {f"{name}.processor": module for name, module in unet.named_modules()
+            if name.endswith(".attn2") and hasattr(module, "to_k")}
+
+
+@dataclass
+class CrossAttentionKVPart:
+    """Custom Diffusion (Kumari et al. 2023, diffusers' train_custom_diffusion.py with its default
+    ``--freeze_model crossattn_kv``): the key and value projections of every cross-attention layer, which
+    read the text conditioning; the rest of the UNet stays frozen."""
+
+    target: str = "unet"
+
+    def apply(self, models: Models) -> None:
+        for parameter in self.parameters(models):
+            parameter.requires_grad_(True)
+
+    def parameters(self, models: Models) -> list[torch.nn.Parameter]:
+        return [p for attn in cross_attention_layers(models.unet).values()
+                for p in (*attn.to_k.parameters(), *attn.to_v.parameters())]
+
+    def after_step(self, models: Models) -> None:
+        pass
+
+
 @dataclass
 class TokenEmbeddingPart:
     """Textual inversion: only the rows of the bound tokens in the input embedding matrix change.
@@ -211,6 +239,7 @@ def build_method(cfg: TrainConfig, text_encoders: tuple[str, ...] = ("text_encod
         "full": lambda: [FullPart("unet")],
         "textual_inversion": lambda: embeddings,
         "lora_ti": lambda: [lora("unet"), *embeddings],
+        "custom_diffusion": lambda: [CrossAttentionKVPart(), *embeddings],
     }[cfg.method]()
     if cfg.train_text_encoder and text_encoder_part is not None:
         parts += [text_encoder_part(name) for name in text_encoders]
