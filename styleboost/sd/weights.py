@@ -2,9 +2,11 @@
 learned token embeddings.
 
 ``pytorch_lora_weights.safetensors`` is what diffusers' ``load_lora_weights`` reads; the kohya file is
-the same LoRA in webui key names; ``learned_embeds.safetensors`` holds {token: vector} and
-``embeddings/<token>.safetensors`` one webui file per token. SDXL embeddings hold one row per token for
-each text encoder, under webui's keys ``clip_l`` and ``clip_g``.
+the same LoRA in webui key names; ``pytorch_custom_diffusion_weights.safetensors`` holds the cross-attention
+K/V weights of a Custom Diffusion run, which ``pipe.unet.load_attn_procs`` reads;
+``learned_embeds.safetensors`` holds {token: vector} and ``embeddings/<token>.safetensors`` one webui file
+per token. SDXL embeddings hold one row per token for each text encoder, under webui's keys ``clip_l`` and
+``clip_g``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from styleboost.sd.loading import PICKLE_SUFFIXES
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
+CUSTOM_DIFFUSION_FILE = "pytorch_custom_diffusion_weights.safetensors"  # diffusers' CUSTOM_DIFFUSION_WEIGHT_NAME_SAFE
 EMBEDDINGS_FILE = "learned_embeds.safetensors"
 EMBEDDINGS_DIR = "embeddings"  # one webui-format file per learned token
 SDXL_EMBEDDING_KEYS = {"clip_l": "text_encoder", "clip_g": "text_encoder_2"}  # webui's key -> pipeline part
@@ -28,7 +31,8 @@ Embeddings = dict[str, "torch.Tensor | dict[str, torch.Tensor]"]  # token -> row
 
 
 def find_lora_weights(path: str) -> Path:
-    """The LoRA weights file of a training output folder (or the file itself)."""
+    """The LoRA weights file of a training output folder (or the file itself); in a Custom Diffusion run's folder,
+    its attention-processor weights."""
     lora = Path(path).expanduser()
     if lora.is_file() and lora.suffix == ".safetensors":
         return lora
@@ -37,8 +41,10 @@ def find_lora_weights(path: str) -> Path:
     if not lora.is_dir():
         raise StyleBoostError(f"--lora folder not found: {lora}")
     weights = lora / LORA_FILE
+    if not weights.is_file() and (lora / CUSTOM_DIFFUSION_FILE).is_file():
+        return lora / CUSTOM_DIFFUSION_FILE
     if not weights.is_file():
-        raise StyleBoostError(f"--lora folder {lora} has no {LORA_FILE}")
+        raise StyleBoostError(f"--lora folder {lora} has no {LORA_FILE} or {CUSTOM_DIFFUSION_FILE}")
     return weights
 
 

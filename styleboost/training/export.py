@@ -6,6 +6,10 @@
   (``lora_unet_*``; ``lora_te_*`` for SD 1.x/2.x, ``lora_te1_*``/``lora_te2_*`` for SDXL), every module's
   ``.alpha`` its trained alpha, and the safetensors metadata webui and ComfyUI read: kohya's ``ss_*``
   training keys and ``modelspec.*``.
+- Custom Diffusion: ``pytorch_custom_diffusion_weights.safetensors`` in the keys of diffusers'
+  ``CustomDiffusionAttnProcessor`` (``<processor>.to_k_custom_diffusion.weight``, ``...to_v...``), which
+  ``pipe.unet.load_attn_procs(output_dir, weight_name=..., _pipeline=pipe)`` installs; every other attention
+  processor is named by an empty tensor, so it gets a weightless one (diffusers sets all processors at once).
 - Token embeddings: ``learned_embeds.safetensors``, {token: vector}, and one webui file per token,
   ``embeddings/<token without <>>.safetensors`` = {"emb_params": [1, dim]}, which diffusers'
   ``load_textual_inversion(file, token=...)`` reads too. SDXL (two encoders): the webui/ComfyUI layout,
@@ -26,6 +30,7 @@ import torch
 from safetensors.torch import save_file
 
 from styleboost.sd.weights import (
+    CUSTOM_DIFFUSION_FILE,
     EMBEDDINGS_DIR,
     EMBEDDINGS_FILE,
     KOHYA_FILE,
@@ -34,7 +39,14 @@ from styleboost.sd.weights import (
     embedding_file_names,
 )
 from styleboost.training.adapters import kohya_adapter_metadata
-from styleboost.training.methods import ADAPTER_NAME, FullPart, Method, Models
+from styleboost.training.methods import (
+    ADAPTER_NAME,
+    CrossAttentionKVPart,
+    FullPart,
+    Method,
+    Models,
+    cross_attention_layers,
+)
 
 
 @dataclass
@@ -228,6 +240,31 @@ def save_embeddings(models: Models, output_dir: Path) -> list[Path]:
     return written
 
 
+def custom_diffusion_state(unet) -> dict[str, torch.Tensor]:
+    """The trained cross-attention K/V weights under the names diffusers' ``CustomDiffusionAttnProcessor`` (train_kv,
+    not train_q_out) holds them, fp32; every other attention processor as an empty tensor. The processor computes
+    ``to_k_custom_diffusion(context)`` in place of ``attn.to_k``, so the trained weights are its weights as they are.
+    diffusers' own ``save_attn_procs`` drops the empty entries from a safetensors file, and its loader then refuses
+    the file (it must name every processor), hence this writer."""
+    layers = cross_attention_layers(unet)
+    state = {}
+    for name in unet.attn_processors:
+        if name not in layers:
+            state[name] = torch.zeros(0)
+            continue
+        for projection in ("to_k", "to_v"):
+            weight = getattr(layers[name], projection).weight
+            state[f"{name}.{projection}_custom_diffusion.weight"] = weight.detach().float().cpu().contiguous()
+    return state
+
+
+def save_custom_diffusion(models: Models, output_dir: Path) -> Path:
+    """The Custom Diffusion file, safetensors with the ``{"format": "pt"}`` metadata diffusers' writer gives it."""
+    path = output_dir / CUSTOM_DIFFUSION_FILE
+    save_file(custom_diffusion_state(models.unet), str(path), metadata={"format": "pt"})
+    return path
+
+
 def save_pipeline(models: Models, output_dir: Path) -> Path:
     """The whole fine-tuned pipeline as a diffusers folder, every part in fp32.
 
@@ -250,6 +287,8 @@ def export_weights(
         written.append(save_pipeline(models, output_dir))
     if method.lora_parts():
         written += save_lora(models, method, output_dir, kohya=kohya, info=info)
+    if any(isinstance(p, CrossAttentionKVPart) for p in method.parts):
+        written.append(save_custom_diffusion(models, output_dir))
     if models.new_tokens:
         written += save_embeddings(models, output_dir)
     return written
