@@ -22,7 +22,7 @@ from styleboost.evaluation.config import EvaluateConfig, parse_runs
 from styleboost.evaluation.evaluate import evaluate
 from styleboost.evaluation.models import EvalModels
 from styleboost.generation.generate import GenerateConfig, generate_images
-from styleboost.sd.weights import EMBEDDINGS_FILE, LORA_FILE
+from styleboost.sd.weights import CUSTOM_DIFFUSION_FILE, EMBEDDINGS_FILE, LORA_FILE
 
 # The settings a protocol fixes. ``seed`` is one key for both: the seed of every prompt's first image and of
 # the KID subsets.
@@ -111,7 +111,8 @@ class RunSource:
 
 
 def run_source(name: str, folder: str, base_model: str | None) -> RunSource:
-    """What a run folder holds: a LoRA, learned embeddings (or both: lora_ti), or a full diffusers pipeline.
+    """What a run folder holds: a LoRA, learned embeddings (or both: lora_ti; Custom Diffusion's attention
+    processors go as its LoRA), or a full diffusers pipeline.
     An empty folder (``--run base=``) is the base model itself."""
     if not folder:
         if not base_model:
@@ -122,12 +123,11 @@ def run_source(name: str, folder: str, base_model: str | None) -> RunSource:
         raise StyleBoostError(f"--run {name}={folder}: folder not found")
     if (path / "model_index.json").is_file():
         return RunSource(name, str(path))
-    lora = str(path) if (path / LORA_FILE).is_file() else None
+    lora = str(path) if any((path / f).is_file() for f in (LORA_FILE, CUSTOM_DIFFUSION_FILE)) else None
     embeddings = str(path / EMBEDDINGS_FILE) if (path / EMBEDDINGS_FILE).is_file() else None
     if not (lora or embeddings):
-        raise StyleBoostError(
-            f"--run {name}={folder}: no {LORA_FILE}, {EMBEDDINGS_FILE} or model_index.json (a training output folder?)"
-        )
+        raise StyleBoostError(f"--run {name}={folder}: no {LORA_FILE}, {CUSTOM_DIFFUSION_FILE}, {EMBEDDINGS_FILE} "
+                              "or model_index.json (a training output folder?)")
     if not base_model:
         raise StyleBoostError(f"--run {name}={folder} holds adapter weights; name the base model with --model")
     return RunSource(name, base_model, lora, embeddings)

@@ -51,7 +51,14 @@ from styleboost.sd.loading import default_resolution, source_name
 from styleboost.sd.prompts import fit_prompt, prompt_lines
 from styleboost.sd.sampling import batches, draw_images
 from styleboost.sd.tokens import fill_placeholders
-from styleboost.sd.weights import EMBEDDINGS_FILE, LORA_FILE, find_embeddings, find_lora_weights, read_embeddings
+from styleboost.sd.weights import (
+    CUSTOM_DIFFUSION_FILE,
+    EMBEDDINGS_FILE,
+    LORA_FILE,
+    find_embeddings,
+    find_lora_weights,
+    read_embeddings,
+)
 
 DEFAULT_TOKEN = "sks"
 GRID_COLUMNS = 4
@@ -64,7 +71,9 @@ class GenerateConfig:
     model: str = option(help="Hub id, local diffusers folder or one .safetensors checkpoint.")
     prompts: list[str] = option(help="Prompt files: one prompt a line, # comments, [V] = token.")
     out: str = option(help="Output folder (images/, grids/, metadata.jsonl).")
-    lora: str | None = option(None, f"LoRA folder with {LORA_FILE} (a training output folder).")
+    lora: str | None = option(
+        None, f"LoRA folder with {LORA_FILE}, or a Custom Diffusion run's with {CUSTOM_DIFFUSION_FILE} (a training "
+        "output folder; the embeddings saved beside either are loaded too).")
     embeddings: str | None = option(
         None, f"Learned token embeddings: a .safetensors file or a folder with {EMBEDDINGS_FILE}.")
     tokens: list[str] | None = option(

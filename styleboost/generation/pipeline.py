@@ -1,5 +1,6 @@
-"""The pipeline ``styleboost generate`` draws with: the base model on its device and dtype, the LoRA and learned
-embeddings loaded on top, and the sampler (``--scheduler``) swapped in."""
+"""The pipeline ``styleboost generate`` draws with: the base model on its device and dtype, the LoRA (or a Custom
+Diffusion run's attention processors) and learned embeddings loaded on top, and the sampler (``--scheduler``)
+swapped in."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from styleboost.core.errors import StyleBoostError, first_line
 from styleboost.core.notice import notice
 from styleboost.sd.loading import load_pipeline
-from styleboost.sd.weights import find_lora_weights, load_embeddings
+from styleboost.sd.weights import CUSTOM_DIFFUSION_FILE, find_lora_weights, load_embeddings
 
 if TYPE_CHECKING:  # typing only: generate imports this module (its config checks names against SCHEDULERS)
     from styleboost.generation.generate import GenerateConfig
@@ -79,9 +80,13 @@ def scheduler_name(config: GenerateConfig, pipe=None) -> str | None:
 
 
 def load_lora(pipe, path: str) -> None:
-    """Load LoRA weights (UNet and, when trained, text encoder) into the pipeline."""
+    """Load LoRA weights (UNet and, when trained, text encoder) into the pipeline; a Custom Diffusion file as
+    its attention processors (diffusers 0.42 installs them only when given the pipeline, ``_pipeline``)."""
     weights = find_lora_weights(path)
     try:
+        if weights.name == CUSTOM_DIFFUSION_FILE:
+            pipe.unet.load_attn_procs(str(weights.parent), weight_name=weights.name, _pipeline=pipe)
+            return
         pipe.load_lora_weights(str(weights.parent), weight_name=weights.name)
     except (ValueError, KeyError, RuntimeError, OSError) as err:
         raise StyleBoostError(f"could not load LoRA {path} into this model: {first_line(err)}") from None
