@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from styleboost.sd.loading import source_name
-from styleboost.sd.weights import EMBEDDINGS_DIR, EMBEDDINGS_FILE, LORA_FILE, SDXL_EMBEDDING_KEYS, embedding_file_names
+from styleboost.sd.weights import (
+    CUSTOM_DIFFUSION_FILE,
+    EMBEDDINGS_DIR,
+    EMBEDDINGS_FILE,
+    LORA_FILE,
+    SDXL_EMBEDDING_KEYS,
+    embedding_file_names,
+)
 
 
 def base_model_line(cfg, pipeline: str) -> str:
@@ -47,6 +54,8 @@ def usage_snippet(run, written: list[Path]) -> str:
         lines.append(base_model_line(run.cfg, pipeline))
     if LORA_FILE in names:
         lines.append(f'pipe.load_lora_weights("{out}")')
+    if CUSTOM_DIFFUSION_FILE in names:  # diffusers 0.42 installs the processors only when given the pipeline
+        lines.append(f'pipe.unet.load_attn_procs("{out}", weight_name="{CUSTOM_DIFFUSION_FILE}", _pipeline=pipe)')
     if EMBEDDINGS_FILE in names and "model_index.json" not in names:  # one webui-format file per token
         lines += embedding_lines(run, out)
     lines += [f'image = pipe("a portrait of a woman in {run.models.tokens[0]} style").images[0]', "```"]
