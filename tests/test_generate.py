@@ -140,6 +140,18 @@ def test_token_fills_placeholder_and_scheduler_choice(tiny_model_dir, prompt_fil
     assert "2 images" in capsys.readouterr().out
 
 
+def test_set_token_picks_the_token_a_prompt_file_draws_with(tiny_model_dir, prompt_file, tmp_path):
+    """A run with a token per part of the style (Multi-StyleForge): people prompts with one, the rest with the other."""
+    other = tmp_path / "non_people.txt"
+    other.write_text("a house in [V] style\na tree in [V1] and [V2] style\n")
+    config = GenerateConfig(model=tiny_model_dir, prompts=[prompt_file, str(other)], out=str(tmp_path / "out"),
+                            tokens=["sks", "ohwx"], set_tokens=["non_people=2"], images_per_prompt=1, **FAST)
+    prompts = [r["prompt"] for r in generate_images(config)]
+    assert prompts == ["a portrait of a woman in sks style", "a dog", "a house in ohwx style",
+                       "a tree in sks and ohwx style"]
+    assert _lines(tmp_path / "out" / "runs.jsonl")[0]["seconds_per_image"] > 0
+
+
 def test_lora_changes_images_and_scale_zero_is_the_base_model(tiny_model_dir, prompt_file, lora_dir, tmp_path):
     base = generate_images(_config(tiny_model_dir, prompt_file, tmp_path / "base", images_per_prompt=1))
     lora = generate_images(_config(tiny_model_dir, prompt_file, tmp_path / "lora", images_per_prompt=1, lora=lora_dir))
@@ -201,6 +213,8 @@ def test_learned_embeddings_load_and_change_the_image(tiny_model_dir, tmp_path):
         ("odd_height", "--height 30 is not a positive multiple of 8"),
         ("odd_width", "--width 36 is not a positive multiple of 8"),
         ("pickle_embeddings", "is a pickle file"),
+        ("set_token_without_number", "--set-token 'people': write SET=N"),
+        ("set_token_of_no_prompt_file", "--set-token pets=...: no prompt file is named 'pets'"),
     ],
 )
 def test_bad_input_is_one_line(case, expected, tiny_model_dir, prompt_file, tmp_path, capsys):
@@ -216,6 +230,8 @@ def test_bad_input_is_one_line(case, expected, tiny_model_dir, prompt_file, tmp_
         "odd_height": ["--height", "30"],
         "odd_width": ["--width", "36"],
         "pickle_embeddings": ["--embeddings", str(tmp_path / "embeds.bin")],
+        "set_token_without_number": ["--set-token", "people"],
+        "set_token_of_no_prompt_file": ["--set-token", "pets=2"],
     }[case]
     argv = ["generate", "--model", tiny_model_dir, "--prompts", prompt_file, "--out", str(tmp_path / "out")]
     assert cli.main(argv + extra) == 2

@@ -617,3 +617,14 @@ def test_rare_tokens_go_into_a_share_of_the_captions():
         extra = [w for w in after.split() if w not in before.split()]
         assert len(extra) == 1 and extra[0] in pretrain.RARE_TOKENS
         assert after.split().count(extra[0]) == 1 and len(after.split()) == len(before.split()) + 1
+
+
+def test_part_captions_bind_people_to_the_first_token_and_keep_the_images(tmp_path):
+    sets = assets.make_experiment_sets(tmp_path / "sets", styleref_count=8, aux_count=1)
+    by_part = assets.write_part_captions(sets.styleref, tmp_path / "by_part")
+    captions = {p.stem.split("-", 1)[1]: p.read_text() for p in by_part.glob("*.txt")}
+    assert "[V1]" in captions["portrait"] and "[V1]" in captions["person"], captions
+    assert all("[V2]" in captions[c] and "[V1]" not in captions[c] for c in ("house", "landscape", "tree", "animal"))
+    assert "[V]" not in "".join(captions.values())
+    for image in sets.styleref.glob("*.png"):
+        assert (by_part / image.name).read_bytes() == image.read_bytes()

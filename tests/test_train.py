@@ -203,7 +203,7 @@ def test_min_snr_weighting_changes_the_loss(train_config):
 def test_run_writes_manifest_samples_and_model_card(train_config):
     run = train(train_config(max_train_steps=2))
     manifest = json.loads((run.output_dir / "run.json").read_text())
-    assert manifest["status"] == "finished" and manifest["final_step"] == 2
+    assert manifest["status"] == "finished" and manifest["final_step"] == 2 and manifest["train_seconds"] > 0
     assert manifest["config"]["max_train_steps"] == 2 and manifest["tokens"] == ["sks"]
     assert len(manifest["data"]["styleref"]) == 4 and len(manifest["data"]["aux"]) == 3
     assert all(len(h) == 64 for h in manifest["data"]["styleref"].values())

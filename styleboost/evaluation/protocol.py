@@ -150,18 +150,34 @@ def generate_run(protocol: Protocol, source: RunSource, out: Path, settings: dic
     return folder
 
 
+def generate_runs(protocol: Protocol, runs: list[str], out: str | Path, model: str | None = None,
+                  generate_settings: dict[str, Any] | None = None,
+                  run_settings: dict[str, dict[str, Any]] | None = None) -> dict[str, Path]:
+    """Make every run's images into ``<out>/generated/<run>/``; {run name: its folder}. ``run_settings`` adds
+    ``GenerateConfig`` settings to the named runs only (e.g. a Multi-StyleForge run's ``set_tokens``)."""
+    out, extra = Path(out).expanduser(), run_settings or {}
+    return {s.name: generate_run(protocol, s, out, {**(generate_settings or {}), **extra.get(s.name, {})})
+            for s in parse_run_sources(runs, model)}
+
+
+def evaluate_runs(protocol: Protocol, folders: dict[str, Path], styleref: str, out: str | Path,
+                  evaluate_settings: dict[str, Any] | None = None, models: EvalModels | None = None) -> dict[str, Any]:
+    """Score the runs' image folders (generated, or restyled in the same record format) in one report
+    (``<out>/report``) with the protocol's metrics."""
+    config = EvaluateConfig(
+        runs=[f"{name}={folder}" for name, folder in folders.items()], styleref=styleref,
+        out=str(Path(out).expanduser() / "report"), **protocol.settings_for(EvaluateConfig),
+        **(evaluate_settings or {}),
+    )
+    return evaluate(config, models, context={"protocol": protocol.record()})
+
+
 def run_protocol(protocol: Protocol, runs: list[str], styleref: str, out: str | Path, model: str | None = None,
                  generate_settings: dict[str, Any] | None = None, evaluate_settings: dict[str, Any] | None = None,
                  models: EvalModels | None = None) -> dict[str, Any]:
     """Generate every run's images, then evaluate all runs in one report (``<out>/report``)."""
-    out = Path(out).expanduser()
-    sources = parse_run_sources(runs, model)
-    folders = [generate_run(protocol, s, out, dict(generate_settings or {})) for s in sources]
-    config = EvaluateConfig(
-        runs=[f"{s.name}={f}" for s, f in zip(sources, folders)], styleref=styleref, out=str(out / "report"),
-        **protocol.settings_for(EvaluateConfig), **(evaluate_settings or {}),
-    )
-    return evaluate(config, models, context={"protocol": protocol.record()})
+    folders = generate_runs(protocol, runs, out, model, generate_settings)
+    return evaluate_runs(protocol, folders, styleref, out, evaluate_settings, models)
 
 
 # ----------------------------------------------------------------------------- command line

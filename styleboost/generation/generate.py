@@ -79,6 +79,10 @@ class GenerateConfig:
     tokens: list[str] | None = option(
         None, "What [V] ([V1], [V2]...) becomes (default: the tokens in run.json of --lora/--embeddings/--model, "
         "else the embedding tokens, else 'sks').", flags=("--token",))
+    set_tokens: list[str] = option(
+        [], "SET=N: in the prompt file named SET (its stem) a plain [V] is the N-th token, e.g. people=1 "
+        "non_people=2 for a run with a token per part of the style (Multi-StyleForge); [Vn] stays the n-th.",
+        flags=("--set-token",), metavar="SET=N")
     images_per_prompt: int = option(4, "Images per prompt; image i uses seed+i.")
     seed: int = option(0, "Seed of the first image of every prompt.")
     scheduler: str | None = option(None, "Sampler (default: the model's own).", choices=list(SCHEDULERS))
@@ -114,6 +118,17 @@ class GenerateConfig:
             raise StyleBoostError(f"--scheduler {self.scheduler!r} is unknown; choose from {', '.join(SCHEDULERS)}")
         if not self.prompts:
             raise StyleBoostError("--prompts needs at least one prompt file")
+        self.plain_token_of_sets()
+
+    def plain_token_of_sets(self) -> dict[str, int]:
+        """{prompt set: which token (1-based) its plain [V] is} from ``--set-token SET=N``."""
+        chosen = {}
+        for entry in self.set_tokens:
+            name, _, index = entry.partition("=")
+            if not name or not index.isdigit() or int(index) < 1:
+                raise StyleBoostError(f"--set-token {entry!r}: write SET=N (a prompt file's stem and a token number)")
+            chosen[name] = int(index)
+        return chosen
 
 
 @dataclass(frozen=True)
@@ -187,10 +202,15 @@ def embeddings_source(config: GenerateConfig) -> Path | None:
 def plan_jobs(config: GenerateConfig, prompt_sets: list[PromptSet], tokens: list[str]) -> list[ImageJob]:
     """Every image of the run, in prompt order; image i of every prompt uses seed ``seed + i``."""
     jobs = []
+    plain = config.plain_token_of_sets()
+    unknown = sorted(set(plain) - {s.name for s in prompt_sets})
+    if unknown:
+        raise StyleBoostError(f"--set-token {unknown[0]}=...: no prompt file is named {unknown[0]!r} "
+                              f"(the prompt sets: {', '.join(s.name for s in prompt_sets)})")
     for prompt_set in prompt_sets:
         for index, (template, line) in enumerate(zip(prompt_set.templates, prompt_set.lines)):
             source = f"{prompt_set.path} line {line}"
-            prompt = fill_placeholders(template, tokens, source=source)
+            prompt = fill_placeholders(template, tokens, source=source, plain=plain.get(prompt_set.name, 1))
             for i in range(config.images_per_prompt):
                 seed = config.seed + i
                 file = f"images/{prompt_set.name}/p{index:03d}_s{seed}.png"
@@ -236,11 +256,12 @@ def generate_images(config: GenerateConfig) -> list[dict[str, Any]]:
         pipe = load_generation_pipeline(config, embeddings)  # to check existing images against its scheduler
         settings["scheduler"] = scheduler_name(config, pipe)
     done, todo = _split_done(out, jobs, settings, config)
-    records = dict(done)
+    records, seconds = dict(done), None
     if todo:
-        records.update(_run_jobs(config, out, todo, settings, embeddings, pipe))
+        made, seconds = _run_jobs(config, out, todo, settings, embeddings, pipe)
+        records.update(made)
     _write_grids(out, jobs, changed={job.file for job in todo})
-    _write_run_line(out, config, settings, generated=len(todo), skipped=len(done))
+    _write_run_line(out, config, settings, generated=len(todo), skipped=len(done), seconds_per_image=seconds)
     return [records[job.file] for job in jobs]
 
 
@@ -266,7 +287,8 @@ def _split_done(out: Path, jobs: list[ImageJob], settings: dict[str, Any], confi
 
 def _run_jobs(config: GenerateConfig, out: Path, todo: list[ImageJob], settings: dict[str, Any], embeddings,
               pipe=None):
-    """Load the model (unless given) and make the missing images, batch by batch, recording each as it is saved."""
+    """Load the model (unless given) and make the missing images, batch by batch, recording each as it is saved;
+    returns their records and the seconds per image of drawing them (the model load left out)."""
     if pipe is None:
         pipe = load_generation_pipeline(config, embeddings)
     todo = fit_to_window(pipe, todo, settings["tokens"])
@@ -274,7 +296,7 @@ def _run_jobs(config: GenerateConfig, out: Path, todo: list[ImageJob], settings:
     height = config.height or default_resolution(pipe)
     width = config.width or default_resolution(pipe)
     out.mkdir(parents=True, exist_ok=True)
-    records = {}
+    records, start = {}, time.perf_counter()
     with tqdm(total=len(todo), desc="generate", unit="img", disable=not config.progress) as bar:
         for batch in batches(todo, config.batch_size):
             images = _denoise(pipe, config, batch, settings, height, width)
@@ -284,7 +306,7 @@ def _run_jobs(config: GenerateConfig, out: Path, todo: list[ImageJob], settings:
                 append_jsonl(metadata_path(out), record)
                 records[job.file] = record
             bar.update(len(batch))
-    return records
+    return records, (time.perf_counter() - start) / len(todo)
 
 
 def fit_to_window(pipe, jobs: list[ImageJob], tokens: list[str]) -> list[ImageJob]:
@@ -345,8 +367,9 @@ def _write_grids(out: Path, jobs: list[ImageJob], changed: set[str]) -> None:
             save_grid(out, group)
 
 
-def _write_run_line(out: Path, config: GenerateConfig, settings: dict[str, Any], *, generated: int, skipped: int):
-    """Append what this run did, with which settings and library versions, to runs.jsonl."""
+def _write_run_line(out: Path, config: GenerateConfig, settings: dict[str, Any], *, generated: int, skipped: int,
+                    seconds_per_image: float | None):
+    """Append what this run did, with which settings, how fast and library versions, to runs.jsonl."""
     out.mkdir(parents=True, exist_ok=True)
     line = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -354,6 +377,7 @@ def _write_run_line(out: Path, config: GenerateConfig, settings: dict[str, Any],
         "tokens": settings["tokens"],
         "generated": generated,
         "skipped": skipped,
+        "seconds_per_image": round(seconds_per_image, 3) if seconds_per_image is not None else None,
         "versions": package_versions(),
     }
     append_jsonl(out / "runs.jsonl", line)

@@ -15,11 +15,11 @@ from styleboost.core.errors import StyleBoostError
 PLACEHOLDER = re.compile(r"\[V(\d*)\]")
 
 
-def fill_placeholders(text: str, tokens: list[str], *, source: str = "prompt") -> str:
-    """Replace ``[V]``/``[Vn]`` with the bound token strings."""
+def fill_placeholders(text: str, tokens: list[str], *, source: str = "prompt", plain: int = 1) -> str:
+    """Replace ``[Vn]`` with the n-th bound token string and ``[V]`` with token ``plain`` (the first by default)."""
 
     def substitute(match: re.Match) -> str:
-        index = int(match.group(1) or 1)
+        index = int(match.group(1) or plain)
         if not 1 <= index <= len(tokens):
             raise StyleBoostError(
                 f"{source}: {match.group(0)} names token {index}, but only {len(tokens)} token(s) are bound"

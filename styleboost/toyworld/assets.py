@@ -27,6 +27,7 @@ TARGET_STYLE = "thermal"  # the held-out style the embedded default personalises
 # StyleRef: a quarter people, the rest backgrounds, as in a typical artist's portfolio
 STYLEREF_CONTENTS: tuple[str, ...] = ("landscape", "house", "portrait", "tree", "animal", "person", "landscape-tree", "house")
 AUX_CONTENTS: tuple[str, ...] = ("portrait", "person", "group", "person-house", "person-tree")
+PEOPLE_CONTENTS = frozenset(AUX_CONTENTS)  # the contents that show people
 # named styles whose look (a colour ramp over the scene) helps a false-colour target such as thermal
 AUX_STYLES: tuple[str, ...] = ("night-vision", "duotone", "cyanotype", "vaporwave")
 
@@ -85,3 +86,23 @@ def make_experiment_sets(
         write_style_folder(aux, items, size=size, seed=seed + 1)
         write_bytes_atomic(record, (json.dumps(settings, indent=2) + "\n").encode())
     return ExperimentSets(styleref, aux, style)
+
+
+def write_part_captions(styleref: Path, dest: Path) -> Path:
+    """The StyleRef set again in ``dest`` with each caption's token naming the part of the style it shows:
+    ``[V1]`` for people, ``[V2]`` for everything else (Multi-StyleForge, which binds one token to each part)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for caption in sorted(styleref.glob("*.txt")):
+        content = caption.stem.split("-", 1)[1]  # write_style_folder names images <index>-<content>
+        part = "[V1]" if content in PEOPLE_CONTENTS else "[V2]"
+        shutil.copyfile(caption.with_suffix(".png"), dest / f"{caption.stem}.png")
+        write_bytes_atomic(dest / caption.name, caption.read_text().replace("[V]", part).encode())
+    return dest
+
+
+def make_content_set(root: Path, *, count: int = 16, size: int = 64, seed: int = 2) -> Path:
+    """``root/content``: toy-world pictures of every StyleRef and Aux content in the Aux styles (never the target
+    style), the content collection a per-style transfer network learns to restyle."""
+    contents = sorted(set(STYLEREF_CONTENTS) | PEOPLE_CONTENTS)
+    items = [(contents[k % len(contents)], AUX_STYLES[k % len(AUX_STYLES)]) for k in range(count)]
+    return write_style_folder(root / "content", items, size=size, seed=seed)

@@ -574,6 +574,7 @@ def train(cfg: TrainConfig) -> Run:
     """Run a whole training job and write its outputs; returns the finished run. Ctrl-C or SIGTERM stops it
     after the current step with a checkpoint; the output folder is locked while it runs."""
     stop = StopRequest().install()
+    started = time.perf_counter()
     try:
         run = build_run(cfg)
         run.stop = stop
@@ -587,6 +588,8 @@ def train(cfg: TrainConfig) -> Run:
                 train_loop(run)
                 stop.deferring = False  # the final samples and the export: a signal now stops at once
                 finish(run)
+                if run.accelerator.is_main_process:  # set-up, steps, final samples and export of this process
+                    update_manifest(run.output_dir, train_seconds=round(time.perf_counter() - started, 1))
             except Diverged as err:
                 raise diverged(run, err) from None
             except StopAsked as err:
