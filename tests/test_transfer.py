@@ -1,0 +1,128 @@
+"""Classic style transfer (``styleboost transfer``): Gatys lowers its style loss with the content kept, AdaIN at
+alpha 0 decodes the content, the trainers lower their loss and resume exactly, outputs follow generate's record
+format and re-run rules and are scored by ``styleboost evaluate``, bad input is one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from styleboost.cli import main
+from styleboost.evaluation import evaluate as evaluate_module
+from styleboost.generation.records import PNG_RECORD_KEY, read_metadata
+from styleboost.testing import tiny_eval_models, write_styled_run, write_styleref
+from styleboost.transfer.gatys import GatysSettings, gatys_transfer, losses, style_targets
+from styleboost.transfer.inputs import image_paths, load_tensor
+from styleboost.transfer.vgg import CONV4_2, FrozenVGG
+
+SIZE = 32
+PROMPTS = {"people": ["a portrait of a woman in [V] style"], "non_people": ["a red car on a street in [V] style"]}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> Path:
+    """content/: 2 pointillist images; style/: 2 woodcuts; generated/: a generate-like run of 2 prompts x 1 seed."""
+    root = tmp_path_factory.mktemp("transfer")
+    write_styleref(root / "content", "pointillism", count=2, size=SIZE, seed=3)
+    write_styleref(root / "style", "woodcut", count=2, size=SIZE)
+    write_styled_run(root / "generated", "pointillism", PROMPTS, images_per_prompt=1, size=SIZE)
+    return root
+
+
+@pytest.fixture(scope="module")
+def vgg() -> FrozenVGG:
+    return FrozenVGG(29, "random")
+
+
+def gatys_args(folders: Path, out: Path, *extra: str) -> list[str]:
+    return ["transfer", "--method", "gatys", "--content", str(folders / "content"), "--style", str(folders / "style"),
+            "--out", str(out), "--size", str(SIZE), "--steps", "5", "--no-progress", *extra]
+
+
+def test_gatys_lowers_the_style_loss_while_the_content_loss_stays_bounded(folders, vgg):
+    content = load_tensor(image_paths(folders / "content", "--content")[0], SIZE)
+    styles = [load_tensor(p, SIZE) for p in image_paths(folders / "style", "--style")]
+    targets = style_targets(vgg, styles)
+    image, history = gatys_transfer(vgg, content, targets, GatysSettings(steps=20, progress=False))
+    content_features = vgg(content, [CONV4_2])[CONV4_2]
+    with torch.no_grad():
+        final_content, final_style = losses(vgg, image, content_features, targets)
+        style_image_content, _ = losses(vgg, styles[0], content_features, targets)
+    assert final_style < 0.2 * history["style"][0]
+    # the content is kept: nearer the content image's features than a style image is
+    assert final_content < style_image_content
+    assert image.shape == content.shape and 0 <= image.min() and image.max() <= 1
+
+
+def test_transfer_writes_a_png_per_content_with_its_record_and_follows_the_rerun_rules(folders, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(gatys_args(folders, out)) == 0
+    records = read_metadata(out)
+    assert sorted(records) == ["images/ref_00.png", "images/ref_01.png"]
+    record = records["images/ref_00.png"]
+    assert record["method"] == "gatys" and record["steps"] == 5 and record["style_files"] == ["ref_00.png", "ref_01.png"]
+    with Image.open(out / "images/ref_00.png") as image:
+        assert image.size == (SIZE, SIZE)
+        assert json.loads(image.text[PNG_RECORD_KEY]) == record
+    assert "s/image" in capsys.readouterr().out
+    written = (out / "images/ref_00.png").stat().st_mtime_ns
+    assert main(gatys_args(folders, out)) == 0  # same settings: skipped, not made again
+    assert (out / "images/ref_00.png").stat().st_mtime_ns == written
+    assert len((out / "metadata.jsonl").read_text().splitlines()) == 2
+    assert main(gatys_args(folders, out, "--style-weight", "10")) == 2  # other settings: refused
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "style_weight" in err and "--overwrite" in err
+    assert main(gatys_args(folders, out, "--style-weight", "10", "--overwrite")) == 0
+    assert read_metadata(out)["images/ref_00.png"]["style_weight"] == 10
+    assert len((out / "metadata.jsonl").read_text().splitlines()) == 2
+
+
+def bad_folder(tmp: Path) -> Path:
+    (tmp / "bad").mkdir(exist_ok=True)
+    (tmp / "bad" / "broken.png").write_bytes(b"not a png")
+    return tmp / "bad"
+
+
+@pytest.mark.parametrize("flag, make, expected", [
+    ("--content", lambda tmp: tmp / "missing", "no such file or folder"),
+    ("--style", lambda tmp: tmp / "missing", "no such file or folder"),
+    ("--style", lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "no images"),
+    ("--content", bad_folder, "could be decoded"),
+    ("--style", lambda tmp: bad_folder(tmp) / "broken.png", "could be decoded"),
+    ("--vgg-weights", lambda tmp: tmp / "missing.safetensors", "expected an existing .safetensors file"),
+])
+def test_bad_input_is_one_line(folders, tmp_path, capsys, flag, make, expected):
+    args = gatys_args(folders, tmp_path / "out")
+    if flag in args:
+        args[args.index(flag) + 1] = str(make(tmp_path))
+    else:
+        args += [flag, str(make(tmp_path))]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("styleboost: error:")]
+    assert len(errors) == 1 and expected in errors[0] and "Traceback" not in err, err
+
+
+def test_a_restyled_generated_run_keeps_its_prompts_and_is_scored_by_evaluate(folders, tmp_path, monkeypatch):
+    out = tmp_path / "restyled"
+    args = gatys_args(folders, out)
+    args[args.index("--content") + 1] = str(folders / "generated")
+    assert main(args) == 0
+    source, restyled = read_metadata(folders / "generated"), read_metadata(out)
+    assert sorted(restyled) == sorted(source)
+    for file, record in source.items():
+        for key in ("prompt", "prompt_template", "prompt_set", "prompt_index", "seed"):
+            assert restyled[file][key] == record[key]
+    monkeypatch.setattr(evaluate_module, "build_models", lambda config: tiny_eval_models())
+    report_dir = tmp_path / "report"
+    assert main(["evaluate", "--run", f"gatys={out}", "--styleref", str(folders / "style"), "--out", str(report_dir),
+                 "--image-size", str(SIZE), "--workers", "0", "--cache-dir", "none", "--no-progress",
+                 "--kid-subsets", "5"]) == 0
+    report = json.loads((report_dir / "report.json").read_text())
+    run = report["runs"][0]
+    assert run["name"] == "gatys"
+    assert run["overall"]["clip_t"] is not None and run["overall"]["style_score"] is not None
