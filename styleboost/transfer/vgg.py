@@ -8,6 +8,8 @@ ImageNet VGG19 can be downloaded, and what the shipped AdaIN decoder was trained
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 
 import torch
@@ -66,10 +68,21 @@ def seeded_vgg19(last: int, weights: str) -> nn.Sequential:
     return backbone.features[: last + 1]
 
 
+@functools.lru_cache(maxsize=1)
+def random_fingerprint() -> str:
+    """The first 12 hex digits of the sha256 of the random VGG19's parameter bytes: torch builds that draw
+    another network from the same seed get another fingerprint (decoders trained on one refuse the other)."""
+    digest = hashlib.sha256()
+    for tensor in seeded_vgg19(29, RANDOM).state_dict().values():
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
 def weights_identity(weights: str) -> str:
-    """What the records say of the weights: ``random-seed0``, ``torchvision`` or ``<file>@<sha256 prefix>``."""
+    """What the records say of the weights: ``random-seed0-<fingerprint>``, ``torchvision`` or
+    ``<file>@<sha256 prefix>``."""
     if weights == RANDOM:
-        return f"random-seed{RANDOM_SEED}"
+        return f"random-seed{RANDOM_SEED}-{random_fingerprint()}"
     if Path(weights).is_file():
         return f"{Path(weights).name}@{file_sha256(Path(weights))[:16]}"
     return weights
