@@ -9,15 +9,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_entry_point
+from helpers import killed_after_first_checkpoint, one_line_error
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from styleboost.cli import main
 from styleboost.evaluation import evaluate as evaluate_module
 from styleboost.generation.records import PNG_RECORD_KEY, read_metadata
 from styleboost.testing import tiny_eval_models, write_styled_run, write_styleref
+from styleboost.transfer.adain import AdaIN, Decoder, save_decoder
+from styleboost.transfer.adain_training import DECODER_FILE, AdainTrainConfig, train_adain
 from styleboost.transfer.gatys import GatysSettings, gatys_transfer, losses, style_targets
 from styleboost.transfer.inputs import image_paths, load_tensor
-from styleboost.transfer.vgg import CONV4_2, FrozenVGG
+from styleboost.transfer.trainer import seeded
+from styleboost.transfer.vgg import CONV4_2, RELU4_1, FrozenVGG
 
 SIZE = 32
 PROMPTS = {"people": ["a portrait of a woman in [V] style"], "non_people": ["a red car on a street in [V] style"]}
@@ -126,3 +132,87 @@ def test_a_restyled_generated_run_keeps_its_prompts_and_is_scored_by_evaluate(fo
     run = report["runs"][0]
     assert run["name"] == "gatys"
     assert run["overall"]["clip_t"] is not None and run["overall"]["style_score"] is not None
+
+
+# --------------------------------------------------------------------------- AdaIN
+
+
+def test_adain_at_alpha_0_decodes_the_content_features(folders):
+    decoder = seeded(0, lambda: Decoder((8, 8, 8))).eval()
+    model = AdaIN(decoder, "random")
+    content = load_tensor(image_paths(folders / "content", "--content")[0], SIZE)
+    target = model.style_statistics([load_tensor(p, SIZE) for p in image_paths(folders / "style", "--style")])
+    with torch.no_grad():
+        direct = decoder(model.encoder(content, [RELU4_1])[RELU4_1]).clamp(0, 1)
+        assert torch.equal(model.transfer(content, target, 0.0), direct)
+        assert not torch.equal(model.transfer(content, target, 1.0), direct)
+
+
+def adain_args(folders: Path, out: Path, *extra: str) -> list[str]:
+    return ["transfer", "--method", "adain", "--content", str(folders / "content"), "--style", str(folders / "style"),
+            "--out", str(out), "--size", str(SIZE), "--no-progress", *extra]
+
+
+def adain_config(folders: Path, **settings) -> AdainTrainConfig:
+    common = dict(content_dir=str(folders / "content"), style_dir=str(folders / "style"), size=SIZE, batch_size=2,
+                  widths=[8, 8, 8], max_train_steps=6, checkpointing_steps=3, learning_rate=2e-3, progress=False)
+    return AdainTrainConfig(**{**common, **settings})
+
+
+def test_train_adain_lowers_its_loss_and_resumes_exactly(folders, tmp_path, monkeypatch):
+    straight = train_adain(adain_config(folders, output_dir=str(tmp_path / "straight")))
+    run = json.loads((straight / "run.json").read_text())
+    assert run["status"] == "finished" and run["train_seconds"] >= 0
+    assert run["loss_after"]["loss"] < run["loss_before"]["loss"]
+    make = lambda **kw: adain_config(folders, **kw)  # noqa: E731
+    killed_after_first_checkpoint(make, tmp_path / "resumed", monkeypatch, trainer=train_adain)
+    assert not (tmp_path / "resumed" / DECODER_FILE).exists()
+    resumed = train_adain(adain_config(folders, output_dir=str(tmp_path / "resumed"), resume_from_checkpoint="latest"))
+    assert json.loads((resumed / "run.json").read_text())["resumed_from_step"] == 3
+    a, b = load_file(str(straight / DECODER_FILE)), load_file(str(resumed / DECODER_FILE))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # the trained decoder is one --decoder reads
+    assert main(adain_args(folders, tmp_path / "out", "--decoder", str(straight / DECODER_FILE))) == 0
+
+
+# --------------------------------------------------------------------------- bad input: one line
+
+
+def foreign_safetensors(tmp: Path) -> Path:
+    save_file({"weight": torch.zeros(2)}, str(tmp / "other.safetensors"))
+    return tmp / "other.safetensors"
+
+
+def decoder_of_other_weights(tmp: Path) -> Path:
+    return save_decoder(Decoder((8, 8, 8)), tmp / "other-vgg.safetensors", "random-seed0-000000000000")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--method", "adain", "--decoder", "{tmp}/missing.safetensors"], "file not found"),
+    (["--method", "adain", "--decoder", foreign_safetensors], "not an AdaIN decoder written by styleboost"),
+    (["--method", "adain", "--decoder", lambda tmp: bad_folder(tmp) / "broken.png"], "not a readable safetensors"),
+    (["--method", "adain", "--decoder", decoder_of_other_weights], "was trained on VGG19 weights random-seed0-0000"),
+])
+def test_bad_decoders_are_one_line(folders, tmp_path, capsys, args, expected):
+    given = [str(a(tmp_path)) if callable(a) else a.format(tmp=tmp_path) for a in args]
+    base = ["transfer", "--content", str(folders / "content"), "--style", str(folders / "style"), "--out",
+            str(tmp_path / "out"), "--size", str(SIZE), "--no-progress"]
+    assert main(base + given) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("styleboost: error:")]
+    assert len(errors) == 1 and expected in errors[0] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("script, flag", [
+    ("train_adain", "--content_dir"), ("train_adain", "--style_dir"),
+])
+@pytest.mark.parametrize("state, expected", [("missing", "folder not found"), ("empty", "no images")])
+def test_trainer_folders_missing_or_empty_are_one_line(folders, tmp_path, capsys, script, flag, state, expected):
+    dirs = {"--content_dir": folders / "content", "--style_dir": folders / "style"}
+    used = ["--content_dir", "--style_dir"]
+    (tmp_path / "empty").mkdir()
+    dirs[flag] = tmp_path / state
+    argv = [x for f in used for x in (f, str(dirs[f]))] + ["--output_dir", str(tmp_path / "run"), "--no-progress"]
+    line = one_line_error(load_entry_point(script).main, capsys, argv, prog=f"{script}.py")
+    assert flag in line and expected in line
+    assert not (tmp_path / "run").exists()  # a run that cannot start leaves nothing behind

@@ -85,11 +85,13 @@ class AdaIN(nn.Module):
         return {"decoder": self.source, "decoder_sha256": sha, "vgg_weights": self.encoder.weights_id}
 
 
-def save_decoder(decoder: Decoder, path: Path, vgg_weights_id: str, extra: dict[str, str] | None = None) -> Path:
-    """The decoder as safetensors, its widths and encoder in the metadata, written under a temporary name."""
+def save_decoder(decoder: Decoder, path: Path, vgg_weights_id: str, extra: dict[str, str] | None = None,
+                 dtype: torch.dtype = torch.float32) -> Path:
+    """The decoder as safetensors (``dtype``: float16 halves the file), its widths and encoder in the metadata,
+    written under a temporary name."""
     metadata = {"format": FORMAT, "widths": json.dumps(list(decoder.widths)), "vgg_weights": vgg_weights_id,
-                **(extra or {})}
-    state = {k: v.detach().contiguous().cpu() for k, v in decoder.state_dict().items()}
+                "dtype": str(dtype).removeprefix("torch."), **(extra or {})}
+    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in decoder.state_dict().items()}
     replace_via_temporary(Path(path), lambda tmp: save_file(state, str(tmp), metadata))
     return Path(path)
 
@@ -112,7 +114,10 @@ def load_decoder(path: str | Path | None) -> tuple[Decoder, dict[str, str], Path
         raise StyleBoostError(f"--decoder {file}: file not found" + ("" if path else " (no shipped decoder)"))
     metadata = decoder_metadata(file)
     decoder = Decoder(tuple(json.loads(metadata["widths"])))
-    decoder.load_state_dict(load_file(str(file)))
+    try:
+        decoder.load_state_dict({k: v.float() for k, v in load_file(str(file)).items()})  # float16 files too
+    except RuntimeError as err:
+        raise StyleBoostError(f"--decoder {file}: its weights do not fit its recorded widths ({str(err)[:120]})") from None
     return decoder.eval().requires_grad_(False), metadata, file
 
 
