@@ -47,7 +47,7 @@ SUB_COMMANDS: dict[str, SubCommand] = {
     "compare": SubCommand(compare.CompareConfig, compare.run,
                           "Train, generate and evaluate every method on a held-out toy style."),
     "transfer": SubCommand(transfer_config.TransferConfig, transfer.run,
-                           "Classic neural style transfer (Gatys, AdaIN) of content images: the baselines."),
+                           "Classic neural style transfer (Gatys, AdaIN, a per-style encoder-decoder): the baselines."),
 }
 
 

@@ -20,9 +20,11 @@ from styleboost.generation.records import PNG_RECORD_KEY, read_metadata
 from styleboost.testing import tiny_eval_models, write_styled_run, write_styleref
 from styleboost.transfer.adain import AdaIN, Decoder, save_decoder
 from styleboost.transfer.adain_training import DECODER_FILE, AdainTrainConfig, train_adain
+from styleboost.transfer.encoder_decoder import MODEL_FILE
 from styleboost.transfer.gatys import GatysSettings, gatys_transfer, losses, style_targets
 from styleboost.transfer.inputs import image_paths, load_tensor
 from styleboost.transfer.trainer import seeded
+from styleboost.transfer.transfer_training import TransferTrainConfig, train_transfer
 from styleboost.transfer.vgg import CONV4_2, RELU4_1, FrozenVGG
 
 SIZE = 32
@@ -175,6 +177,51 @@ def test_train_adain_lowers_its_loss_and_resumes_exactly(folders, tmp_path, monk
     assert main(adain_args(folders, tmp_path / "out", "--decoder", str(straight / DECODER_FILE))) == 0
 
 
+# --------------------------------------------------------------------------- the per-style encoder-decoder
+
+
+def transfer_train_config(folders: Path, **settings) -> TransferTrainConfig:
+    common = dict(styleref_dir=str(folders / "style"), content_dir=str(folders / "content"), size=SIZE, batch_size=2,
+                  widths=[8, 8, 8], max_train_steps=6, checkpointing_steps=3, learning_rate=2e-3, progress=False)
+    return TransferTrainConfig(**{**common, **settings})
+
+
+@pytest.fixture(scope="module")
+def encoder_decoder_run(folders) -> Path:
+    return train_transfer(transfer_train_config(folders, output_dir=str(folders / "encoder-decoder")))
+
+
+def test_train_transfer_lowers_its_loss_and_resumes_exactly(folders, encoder_decoder_run, tmp_path, monkeypatch):
+    run = json.loads((encoder_decoder_run / "run.json").read_text())
+    assert run["status"] == "finished" and run["train_seconds"] >= 0
+    assert run["loss_after"]["loss"] < run["loss_before"]["loss"]
+    make = lambda **kw: transfer_train_config(folders, **kw)  # noqa: E731
+    killed_after_first_checkpoint(make, tmp_path / "resumed", monkeypatch, trainer=train_transfer)
+    resumed = train_transfer(transfer_train_config(folders, output_dir=str(tmp_path / "resumed"),
+                                                   resume_from_checkpoint="latest"))
+    a, b = load_file(str(encoder_decoder_run / MODEL_FILE)), load_file(str(resumed / MODEL_FILE))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_encoder_decoder_run_writes_records_evaluate_scores(folders, encoder_decoder_run, tmp_path, monkeypatch):
+    out = tmp_path / "restyled"
+    assert main(["transfer", "--method", "encoder-decoder", "--model", str(encoder_decoder_run), "--content",
+                 str(folders / "generated"), "--out", str(out), "--size", str(SIZE), "--no-progress"]) == 0
+    records = read_metadata(out)
+    assert sorted(records) == sorted(read_metadata(folders / "generated"))
+    record = next(iter(records.values()))
+    assert record["method"] == "encoder-decoder" and record["model_dir"] == str(encoder_decoder_run)
+    assert record["model_steps"] == 6 and len(record["model_sha256"]) == 16
+    assert record["style_files"] == ["ref_00.png", "ref_01.png"]
+    monkeypatch.setattr(evaluate_module, "build_models", lambda config: tiny_eval_models())
+    report_dir = tmp_path / "report"
+    assert main(["evaluate", "--run", f"ed={out}", "--styleref", str(folders / "style"), "--out", str(report_dir),
+                 "--image-size", str(SIZE), "--workers", "0", "--cache-dir", "none", "--no-progress",
+                 "--kid-subsets", "5"]) == 0
+    run = json.loads((report_dir / "report.json").read_text())["runs"][0]
+    assert run["name"] == "ed" and run["overall"]["style_score"] is not None
+
+
 # --------------------------------------------------------------------------- bad input: one line
 
 
@@ -192,11 +239,14 @@ def decoder_of_other_weights(tmp: Path) -> Path:
     (["--method", "adain", "--decoder", foreign_safetensors], "not an AdaIN decoder written by styleboost"),
     (["--method", "adain", "--decoder", lambda tmp: bad_folder(tmp) / "broken.png"], "not a readable safetensors"),
     (["--method", "adain", "--decoder", decoder_of_other_weights], "was trained on VGG19 weights random-seed0-0000"),
+    (["--method", "encoder-decoder", "--model", "{tmp}/missing"], "folder not found"),
+    (["--method", "encoder-decoder", "--model", lambda tmp: (tmp / "e").mkdir() or tmp / "e"], "no model.safetensors"),
+    (["--method", "encoder-decoder"], "--model is required"),
 ])
-def test_bad_decoders_are_one_line(folders, tmp_path, capsys, args, expected):
+def test_bad_transfer_models_are_one_line(folders, tmp_path, capsys, args, expected):
     given = [str(a(tmp_path)) if callable(a) else a.format(tmp=tmp_path) for a in args]
-    base = ["transfer", "--content", str(folders / "content"), "--style", str(folders / "style"), "--out",
-            str(tmp_path / "out"), "--size", str(SIZE), "--no-progress"]
+    base = ["transfer", "--content", str(folders / "content"), "--out", str(tmp_path / "out"), "--size", str(SIZE),
+            "--no-progress"] + ([] if "encoder-decoder" in given else ["--style", str(folders / "style")])
     assert main(base + given) == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("styleboost: error:")]
@@ -205,11 +255,12 @@ def test_bad_decoders_are_one_line(folders, tmp_path, capsys, args, expected):
 
 @pytest.mark.parametrize("script, flag", [
     ("train_adain", "--content_dir"), ("train_adain", "--style_dir"),
+    ("train_transfer", "--content_dir"), ("train_transfer", "--styleref_dir"),
 ])
 @pytest.mark.parametrize("state, expected", [("missing", "folder not found"), ("empty", "no images")])
 def test_trainer_folders_missing_or_empty_are_one_line(folders, tmp_path, capsys, script, flag, state, expected):
-    dirs = {"--content_dir": folders / "content", "--style_dir": folders / "style"}
-    used = ["--content_dir", "--style_dir"]
+    dirs = {"--content_dir": folders / "content", "--style_dir": folders / "style", "--styleref_dir": folders / "style"}
+    used = ["--content_dir", "--style_dir" if script == "train_adain" else "--styleref_dir"]
     (tmp_path / "empty").mkdir()
     dirs[flag] = tmp_path / state
     argv = [x for f in used for x in (f, str(dirs[f]))] + ["--output_dir", str(tmp_path / "run"), "--no-progress"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.settings import option
 
-METHODS = ("gatys", "adain")
+METHODS = ("gatys", "adain", "encoder-decoder")
 INITS = ("content", "noise")
 
 
@@ -15,13 +15,14 @@ INITS = ("content", "noise")
 class TransferConfig:
     """Every setting of one transfer run (the flags of ``styleboost transfer`` map onto these fields)."""
 
-    method: str = option(help="gatys (L-BFGS on the image) or adain (feed-forward, a trained decoder).",
+    method: str = option(help="gatys (L-BFGS on the image), adain (feed-forward, a trained decoder) or "
+                         "encoder-decoder (feed-forward, a model trained per style with train_transfer.py).",
                          choices=list(METHODS))
     content: str = option(help="Content: an image, a folder of images, or a `styleboost generate` run folder "
                           "(its prompts carry over to the restyled images).")
-    style: str = option(help="Style: an image or a folder of images of one style (a StyleRef folder); several "
-                        "images average their statistics.")
     out: str = option(help="Output folder (images/, metadata.jsonl, run.json).")
+    style: str | None = option(None, "Style (gatys, adain): an image or a folder of images of one style (a StyleRef "
+                               "folder); several images average their statistics.")
     size: int = option(256, "Short side of the content (and style) images in pixels; sides rounded to multiples of 8.")
     vgg_weights: str = option("random", "VGG19 weights: torchvision (ImageNet, downloaded), a .safetensors file of "
                               "vgg19().features, or random (drawn from a fixed seed, offline).")
@@ -32,6 +33,7 @@ class TransferConfig:
     seed: int = option(0, "gatys: seed of the noise start.")
     alpha: float = option(1.0, "adain: content/style trade-off, 0 (decoded content) .. 1 (full style).")
     decoder: str | None = option(None, "adain: decoder .safetensors file (default: the shipped one).")
+    model: str | None = option(None, "encoder-decoder: the output folder of train_scripts/train_transfer.py.")
     overwrite: bool = option(False, "Make images that already exist in --out again.")
     progress: bool = option(True, "Show progress bars (--no-progress: none).")
 

@@ -8,6 +8,7 @@ and ``styleboost evaluate`` groups and scores it like the run it came from.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import torch
 from PIL import Image
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.core.images import IMAGE_SUFFIXES, list_images, open_rgb, survey
+from styleboost.core.images import IMAGE_SUFFIXES, file_sha256, list_images, open_rgb, survey
 from styleboost.generation.records import read_metadata
 
 # fields of a generated image's record that a restyled copy keeps (what evaluate groups and scores by)
@@ -46,6 +47,12 @@ def image_paths(source: str | Path, flag: str) -> list[Path]:
     else:
         raise StyleBoostError(f"{flag} {path}: no such file or folder")
     return [info.path for info in survey(files, flag=f"{flag} {path}")]
+
+
+def style_set_record(folder: str | Path, files: list[Path]) -> dict[str, Any]:
+    """The record fields naming a style set: its folder, files and one hash of all their bytes."""
+    digest = hashlib.sha256("".join(file_sha256(p) for p in files).encode()).hexdigest()
+    return {"style": str(Path(folder).expanduser()), "style_files": [p.name for p in files], "style_sha256": digest}
 
 
 def content_images(source: str | Path) -> list[ContentImage]:

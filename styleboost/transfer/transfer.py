@@ -15,7 +15,6 @@ Output layout (``out/``)::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -34,18 +33,11 @@ from styleboost.generation.records import (
     save_image,
 )
 from styleboost.transfer.config import TransferConfig
-from styleboost.transfer.inputs import ContentImage, content_images, image_paths, load_tensor, to_image
+from styleboost.transfer.inputs import ContentImage, content_images, load_tensor, to_image
 from styleboost.transfer.methods import Method, build_method
 
 # record fields that name inputs by path: moving the folders does not make an image stale (their hashes decide)
 NOT_COMPARED = ("style", "style_files", "content_file")
-
-
-def style_settings(config: TransferConfig, style_files: list[Path]) -> dict[str, Any]:
-    """The record fields naming the style set: its folder, files and one hash of all their bytes."""
-    digest = hashlib.sha256("".join(file_sha256(p) for p in style_files).encode()).hexdigest()
-    return {"style": str(Path(config.style).expanduser()), "style_files": [p.name for p in style_files],
-            "style_sha256": digest}
 
 
 def wanted_record(item: ContentImage, settings: dict[str, Any]) -> dict[str, Any]:
@@ -93,11 +85,9 @@ def transfer_folder(config: TransferConfig) -> list[dict[str, Any]]:
     style of ``config.style`` into ``config.out``; return the records of all of them, in content order."""
     config.validate()
     items = content_images(config.content)
-    style_files = image_paths(config.style, "--style")
     out = Path(config.out).expanduser()
-    styles = [load_tensor(p, config.size) for p in style_files]
-    method = build_method(config, styles)
-    settings = {"method": config.method, "model": f"transfer:{config.method}", **style_settings(config, style_files),
+    method = build_method(config)
+    settings = {"method": config.method, "model": f"transfer:{config.method}", **method.style,
                 "size": config.size, **method.settings}
     done, todo = split_done(out, items, settings, config.overwrite)
     start = time.perf_counter()
