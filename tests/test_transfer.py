@@ -12,20 +12,21 @@ import torch
 from conftest import load_entry_point
 from helpers import killed_after_first_checkpoint, one_line_error
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from styleboost.cli import main
 from styleboost.evaluation import evaluate as evaluate_module
 from styleboost.generation.records import PNG_RECORD_KEY, read_metadata
 from styleboost.testing import tiny_eval_models, write_styled_run, write_styleref
-from styleboost.transfer.adain import AdaIN, Decoder, save_decoder
+from styleboost.transfer.adain import SHIPPED_DECODER, AdaIN, Decoder, load_adain, save_decoder
 from styleboost.transfer.adain_training import DECODER_FILE, AdainTrainConfig, train_adain
 from styleboost.transfer.encoder_decoder import MODEL_FILE
 from styleboost.transfer.gatys import GatysSettings, gatys_transfer, losses, style_targets
 from styleboost.transfer.inputs import image_paths, load_tensor
 from styleboost.transfer.trainer import seeded
 from styleboost.transfer.transfer_training import TransferTrainConfig, train_transfer
-from styleboost.transfer.vgg import CONV4_2, RELU4_1, FrozenVGG
+from styleboost.transfer.vgg import CONV4_2, RELU4_1, FrozenVGG, weights_identity
 
 SIZE = 32
 PROMPTS = {"people": ["a portrait of a woman in [V] style"], "non_people": ["a red car on a street in [V] style"]}
@@ -175,6 +176,30 @@ def test_train_adain_lowers_its_loss_and_resumes_exactly(folders, tmp_path, monk
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # the trained decoder is one --decoder reads
     assert main(adain_args(folders, tmp_path / "out", "--decoder", str(straight / DECODER_FILE))) == 0
+
+
+def test_the_shipped_decoder_loads_in_float32_and_restyles(folders):
+    with safe_open(str(SHIPPED_DECODER), framework="pt") as handle:
+        assert handle.metadata()["vgg_weights"] == weights_identity("random")
+        assert handle.metadata()["dtype"] == "float16"
+    assert SHIPPED_DECODER.stat().st_size < 3.2e6
+    model = load_adain(None, "random")
+    assert all(p.dtype == torch.float32 for p in model.decoder.parameters())
+    content = load_tensor(image_paths(folders / "content", "--content")[0], SIZE)
+    target = model.style_statistics([load_tensor(p, SIZE) for p in image_paths(folders / "style", "--style")])
+    with torch.no_grad():
+        image = model.transfer(content, target, 1.0)
+    assert image.shape == content.shape and torch.isfinite(image).all()
+    assert (image - content).abs().mean() > 0.02
+
+
+def test_adain_records_carry_alpha_and_the_decoder(folders, tmp_path):
+    assert main(adain_args(folders, tmp_path / "out", "--alpha", "0.5")) == 0
+    record = read_metadata(tmp_path / "out")["images/ref_00.png"]
+    assert record["method"] == "adain" and record["alpha"] == 0.5
+    assert record["decoder"] == str(SHIPPED_DECODER) and len(record["decoder_sha256"]) == 16
+    assert record["vgg_weights"] == weights_identity("random")
+
 
 
 # --------------------------------------------------------------------------- the per-style encoder-decoder

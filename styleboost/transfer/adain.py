@@ -1,11 +1,20 @@
-"""AdaIN (Huang & Belongie 2017): feed-forward arbitrary style transfer. A frozen VGG19 encodes content and
+r"""AdaIN (Huang & Belongie 2017): feed-forward arbitrary style transfer. A frozen VGG19 encodes content and
 style to relu4_1, adaptive instance normalisation gives the content features the style's per-channel mean
 and std, ``alpha`` blends them with the content features, and a trained decoder turns them into an image.
 
 The decoder mirrors the encoder (nearest upsampling, reflection padding); its widths are stored in its
 safetensors metadata together with the encoder weights it was trained against, so a decoder is never run on
-features of another encoder. The shipped decoder (``pretrained/``) was trained against VGG19 with our
-fixed-seed random weights, which is what runs offline here (see ``vgg``).
+features of another encoder. The shipped decoder (``pretrained/adain_decoder.safetensors``, float16, loaded
+back to float32) was trained against VGG19 with our fixed-seed random weights (``random-seed0-<fingerprint>``),
+which is what runs offline here (see ``vgg``), on offline data, with exactly (one CPU thread)::
+
+    export OMP_NUM_THREADS=1
+    styleboost make-style-set /tmp/adain-ship/styleset --size 64 --train-contents 16 --heldout-contents 4
+    python -c "from styleboost.transfer.training_data import write_contents; write_contents('/tmp/adain-ship/content', 160)"
+    python train_scripts/train_adain.py --content_dir /tmp/adain-ship/content \
+      --style_dir /tmp/adain-ship/styleset/train --output_dir /tmp/adain-ship/run --max_train_steps 500 \
+      --checkpointing_steps 100 --half --no-progress
+    cp /tmp/adain-ship/run/decoder.safetensors styleboost/transfer/pretrained/adain_decoder.safetensors
 """
 
 from __future__ import annotations
