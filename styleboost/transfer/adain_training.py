@@ -23,21 +23,20 @@ import torch
 from torch.nn import functional as F
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.core.settings import option, settings_from_args
+from styleboost.core.settings import option
+from styleboost.transfer import trainer
 from styleboost.transfer.adain import AdaIN, Decoder, adain, save_decoder
 from styleboost.transfer.trainer import Job, LoopSettings, seeded, train_job
-from styleboost.transfer.training_data import FIXED_STEP, draw_batch, image_stack, images_under
+from styleboost.transfer.training_data import FIXED_BATCH, FIXED_STEP, draw_batch, image_stack, images_under
 from styleboost.transfer.vgg import ADAIN_STYLE_LAYERS, RELU4_1, mean_std
 
 DECODER_FILE = "decoder.safetensors"
-EVAL_BATCH = 8  # the fixed batch the loss is measured on before and after training
 
 
 @dataclass(kw_only=True)
 class AdainTrainConfig(LoopSettings):
     """Every setting of an AdaIN decoder training run (YAML keys and flags alike)."""
 
-    content_dir: str = option(help="Content images: a folder, searched recursively.")
     style_dir: str = option(help="Style images: a folder, searched recursively (e.g. the synthetic style set's train/).")
     style_weight: float = option(10.0, "Weight of the style loss (the paper's lambda).")
     widths: list[int] = option([128, 64, 32], "Decoder widths at 1/8, 1/4 and 1/2 size (the paper: 256 128 64).")
@@ -51,9 +50,7 @@ class AdainTrainConfig(LoopSettings):
 
 
 def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> AdainTrainConfig:
-    cfg = settings_from_args(AdainTrainConfig, argv, prog=prog, description="Train an AdaIN decoder.")
-    cfg.validate()
-    return cfg
+    return trainer.config_from_args(AdainTrainConfig, argv, prog, "Train an AdaIN decoder.")
 
 
 def adain_losses(model: AdaIN, decoder, content: torch.Tensor, style: torch.Tensor,
@@ -98,7 +95,7 @@ class AdainJob(Job):
 
     def fixed_loss(self) -> dict[str, float]:
         with torch.no_grad():
-            terms = self.losses(FIXED_STEP, EVAL_BATCH)
+            terms = self.losses(FIXED_STEP, FIXED_BATCH)
         return {k: round(v.item(), 6) for k, v in terms.items()}
 
     def export(self, out: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import torch
 
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.manifest import package_versions, update_manifest
-from styleboost.core.settings import option
+from styleboost.core.settings import option, settings_from_args
 from styleboost.training import checkpoint as ckpt
 from styleboost.training.accelerator import make_accelerator
 from styleboost.training.run_dir import RunFolder
@@ -33,6 +33,7 @@ class LoopSettings:
     """The settings every transfer trainer has (its own come after them)."""
 
     output_dir: str = option(help="Output folder (the trained weights, checkpoint-N/, run.json).")
+    content_dir: str = option(help="Content images: a folder, searched recursively.")
     size: int = option(64, "Square crop side the images are trained at (a multiple of 8).")
     batch_size: int = option(8, "Images per step.")
     max_train_steps: int = option(600, "Optimizer steps.")
@@ -52,6 +53,13 @@ class LoopSettings:
             raise StyleBoostError(f"--size {self.size}: must be a multiple of 8, at least 16")
 
 
+def config_from_args(cls: type, argv: list[str] | None, prog: str | None, description: str):
+    """A trainer's config from its flags (and ``--config`` YAML), checked."""
+    cfg = settings_from_args(cls, argv, prog=prog, description=description)
+    cfg.validate()
+    return cfg
+
+
 class Job:
     """One trainer as the loop sees it. ``modules`` and ``optimizers`` are replaced by their prepared versions
     (and ``accelerator`` set) before ``step`` is first called."""
@@ -67,7 +75,7 @@ class Job:
         raise NotImplementedError
 
     def fixed_loss(self) -> dict[str, float]:
-        """The losses on the fixed batch (``training_data.FIXED_STEP``), without gradients."""
+        """The losses on the fixed batch (``training_data.FIXED_STEP``, ``FIXED_BATCH``), without gradients."""
         raise NotImplementedError
 
     def export(self, out: Path) -> dict[str, Any]:

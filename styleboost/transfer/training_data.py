@@ -24,6 +24,7 @@ from styleboost.styles.synthstyle import make_contents
 from styleboost.transfer.inputs import load_tensor
 
 FIXED_STEP = 0  # the draw of the fixed batch: training steps start at 1
+FIXED_BATCH = 8  # its size: the losses before and after training are measured on it
 
 
 def images_under(folder: str | Path, flag: str) -> list[Path]:

@@ -24,13 +24,12 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from styleboost.core.settings import option, settings_from_args
+from styleboost.core.settings import option
+from styleboost.transfer import trainer
 from styleboost.transfer.encoder_decoder import Discriminator, EncoderDecoder, save_model
 from styleboost.transfer.inputs import style_set_record
 from styleboost.transfer.trainer import Job, LoopSettings, seeded, train_job
-from styleboost.transfer.training_data import FIXED_STEP, draw_batch, image_stack, images_under
-
-EVAL_BATCH = 8  # the fixed batch the loss is measured on before and after training
+from styleboost.transfer.training_data import FIXED_BATCH, FIXED_STEP, draw_batch, image_stack, images_under
 
 
 @dataclass(kw_only=True)
@@ -38,7 +37,6 @@ class TransferTrainConfig(LoopSettings):
     """Every setting of an encoder-decoder training run (YAML keys and flags alike)."""
 
     styleref_dir: str = option(help="The style collection: a StyleRef folder (images; captions are ignored).")
-    content_dir: str = option(help="Content images: a folder, searched recursively.")
     max_train_steps: int = option(200, "Optimizer steps (of each of the two optimizers).")
     learning_rate: float = option(2e-4, "Adam learning rate of the encoder-decoder and the discriminator.")
     checkpointing_steps: int = option(100, "Save resumable state every N steps.")
@@ -50,9 +48,7 @@ class TransferTrainConfig(LoopSettings):
 
 
 def config_from_args(argv: list[str] | None = None, prog: str | None = None) -> TransferTrainConfig:
-    cfg = settings_from_args(TransferTrainConfig, argv, prog=prog, description="Train a per-style encoder-decoder.")
-    cfg.validate()
-    return cfg
+    return trainer.config_from_args(TransferTrainConfig, argv, prog, "Train a per-style encoder-decoder.")
 
 
 def adversarial(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -112,7 +108,7 @@ class EncoderDecoderJob(Job):
 
     def fixed_loss(self) -> dict[str, float]:
         with torch.no_grad():
-            content, style = self.batches(FIXED_STEP, EVAL_BATCH)
+            content, style = self.batches(FIXED_STEP, FIXED_BATCH)
             output = self.modules[0](content)
             terms = {"discriminator": self.critic_loss(content, style, output),
                      **self.generator_losses(content, output)}
