@@ -12,9 +12,9 @@ which is what runs offline here (see ``vgg``), on offline data, with exactly (on
     styleboost make-style-set /tmp/adain-ship/styleset --size 64 --train-contents 16 --heldout-contents 4
     python -c "from styleboost.transfer.training_data import write_contents; write_contents('/tmp/adain-ship/content', 160)"
     python train_scripts/train_adain.py --content_dir /tmp/adain-ship/content \
-      --style_dir /tmp/adain-ship/styleset/train --output_dir /tmp/adain-ship/run --max_train_steps 500 \
-      --checkpointing_steps 100 --half --no-progress
-    cp /tmp/adain-ship/run/decoder.safetensors styleboost/transfer/pretrained/adain_decoder.safetensors
+      --style_dir /tmp/adain-ship/styleset/train --output_dir /tmp/adain-ship/run2 --max_train_steps 800 \
+      --checkpointing_steps 200 --style_weight 1 --half --no-progress
+    cp /tmp/adain-ship/run2/decoder.safetensors styleboost/transfer/pretrained/adain_decoder.safetensors
 """
 
 from __future__ import annotations
