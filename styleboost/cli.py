@@ -18,6 +18,8 @@ from styleboost.experiments import compare
 from styleboost.generation import generate
 from styleboost.style_encoder import evaluation
 from styleboost.styles import synthstyle
+from styleboost.transfer import config as transfer_config
+from styleboost.transfer import transfer
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ SUB_COMMANDS: dict[str, SubCommand] = {
                            "Generate with every run under one protocol, then evaluate them together."),
     "compare": SubCommand(compare.CompareConfig, compare.run,
                           "Train, generate and evaluate every method on a held-out toy style."),
+    "transfer": SubCommand(transfer_config.TransferConfig, transfer.run,
+                           "Classic neural style transfer (Gatys, AdaIN, a per-style encoder-decoder): the baselines."),
 }
 
 

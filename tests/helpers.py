@@ -24,13 +24,13 @@ def load_base(model_dir: str):
     return StableDiffusionPipeline.from_pretrained(model_dir)
 
 
-def one_line_error(train_main, capsys, argv: list[str]) -> str:
-    """The single error line of a training run that must refuse to start (exit 2, no traceback)."""
+def one_line_error(train_main, capsys, argv: list[str], prog: str = "train_styleboost.py") -> str:
+    """The single error line of a run (of ``prog``) that must refuse to start (exit 2, no traceback)."""
     code = train_main(argv)
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err
-    lines = [line for line in err.strip().splitlines() if line.startswith("train_styleboost.py: error:")]
+    lines = [line for line in err.strip().splitlines() if line.startswith(f"{prog}: error:")]
     assert len(lines) == 1, err
     return lines[0]
 
@@ -39,13 +39,15 @@ class Interrupted(Exception):
     """Stands for the process dying."""
 
 
-def killed_after_first_checkpoint(make_config, output_dir, monkeypatch, **settings) -> None:
-    """Train ``make_config(output_dir=..., **settings)`` and let it die right after its first checkpoint is written."""
+def killed_after_first_checkpoint(make_config, output_dir, monkeypatch, trainer=None, **settings) -> None:
+    """Train ``make_config(output_dir=..., **settings)`` with ``trainer`` (default: the SD trainer) and let it die
+    right after its first checkpoint is written."""
     import pytest
 
     from styleboost.training import checkpoint as ckpt
     from styleboost.training.loop import train
 
+    train = trainer or train
     save = ckpt.save_checkpoint
 
     def save_then_die(*args, **kwargs):

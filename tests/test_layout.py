@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "styleboost"
 # level (training, generation, styles) do not import each other. The style encoder's trainer reuses the
 # training stage's accelerator, checkpoints and run folder; metrics wrap the style encoder.
 LEVELS = [
-    {"core"}, {"sd"}, {"training", "generation", "styles"}, {"style_encoder"}, {"metrics"},
+    {"core"}, {"sd"}, {"training", "generation", "styles"}, {"style_encoder"}, {"metrics"}, {"transfer"},
     {"evaluation"}, {"toyworld"}, {"experiments"}, {"cli"},
 ]
 TOP_LEVEL = {"__init__.py", "cli.py", "testing.py", "py.typed"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
@@ -103,11 +103,13 @@ def existing_record(out: Path, job: ImageJob, records: dict[str, dict[str, Any]]
         return None
 
 
-def check_same_settings(record: dict[str, Any] | None, wanted: dict[str, Any], file: str) -> None:
-    """Refuse to count an existing image as done when it was made differently."""
+def check_same_settings(record: dict[str, Any] | None, wanted: dict[str, Any], file: str,
+                        keys: Sequence[str] = _SETTING_KEYS) -> None:
+    """Refuse to count an existing image as done when it was made differently (by any of ``keys``: by default
+    the settings that decide a generated image's pixels)."""
     if record is None:
         raise StyleBoostError(f"{file} exists but has no metadata; use another --out or --overwrite")
-    for key in _SETTING_KEYS:
+    for key in keys:
         if key in wanted and _recorded(record, key) != wanted[key]:
             raise StyleBoostError(
                 f"{file} was made with {key}={_recorded(record, key)!r}, not {wanted[key]!r}; use another --out or "
