@@ -1,9 +1,11 @@
-"""Compare personalisation methods on a held-out toy-world style: ``python eval/compare_methods.py --out DIR``.
+"""Compare every method on a held-out toy-world style: ``python eval/compare_methods.py --out DIR [--readme README.md]``.
 
 Trains the base model's competitors (DreamBooth with generated class images, StyleBoost with the
-curated Aux set, LoRA without priors, textual inversion) on the same StyleRef set and budget over
-seeds, generates and evaluates them with the base model in one report. All logic lives in
-``styleboost.experiments.compare``; ``styleboost compare`` is the same command.
+curated Aux set, Multi-StyleForge, LoRA without priors, textual inversion, Custom Diffusion) on the same
+StyleRef set and budget over seeds, restyles the base model's images with the style-transfer baselines
+(Gatys, AdaIN, a per-style encoder-decoder), and evaluates them all with the base model in one report;
+``--readme`` writes the result table into the README. All logic lives in ``styleboost.experiments.compare``;
+``styleboost compare`` is the same command.
 """
 
 from __future__ import annotations

@@ -9,10 +9,22 @@ from pathlib import Path
 import pytest
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.experiments.compare import CompareConfig, claim, compare, summarise, train_runs
+from styleboost.experiments.compare import (
+    README_BEGIN,
+    README_END,
+    CompareConfig,
+    claim,
+    claims,
+    compare,
+    summarise,
+    train_runs,
+    update_readme,
+)
+from styleboost.generation.records import read_metadata
 from styleboost.toyworld import assets
 
-PERSONALISED = ("dreambooth", "styleboost", "lora", "textual_inversion")
+PERSONALISED = ("dreambooth", "styleboost", "multi_styleforge", "lora", "textual_inversion", "custom_diffusion")
+TRANSFER = ("gatys", "adain", "encoder_decoder")
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +35,7 @@ def reduced(tmp_path_factory):
     patch.setenv("STYLEBOOST_CACHE", str(root / "cache"))
     try:
         config = CompareConfig(out=str(root / "out"), seeds=[0], max_train_steps=120, images_per_prompt=2, steps=12,
-                               progress=False)
+                               transfer_steps=10, transfer_train_steps=30, progress=False)
         yield config, compare(config)
     finally:
         patch.undo()
@@ -46,18 +58,51 @@ def test_comparison_writes_one_report_and_a_summary_of_every_method(reduced):
     config, summary = reduced
     out = config.out
     report = json.loads(Path(out, "report", "report.json").read_text())
-    assert [run["name"] for run in report["runs"]] == ["base", *(f"{m}-s0" for m in PERSONALISED)]
+    assert [run["name"] for run in report["runs"]] == ["base", *(f"{m}-s0" for m in PERSONALISED), "gatys", "adain",
+                                                       "encoder_decoder-s0"]
     text = open(f"{out}/compare.md").read()
-    assert all(f"| {m} |" in text for m in ("base", *PERSONALISED))
-    assert "people prompts, style: StyleBoost" in text
+    assert all(f"| {m} |" in text for m in ("base", *PERSONALISED, *TRANSFER))
+    assert "people prompts, style: StyleBoost" in text and "people prompts, CLIP-T: Multi-StyleForge" in text
+    assert "overall prompts, style: StyleBoost" in text and "vs AdaIN" in text
     assert json.loads(open(f"{out}/compare.json").read())["table"] == summary["table"]
     # DreamBooth's prior images are the frozen model's class images, not the curated Aux set StyleBoost uses
     config_of = {m: json.loads(Path(out, "runs", f"{m}-s0", "run.json").read_text())["config"] for m in PERSONALISED}
     assert config_of["dreambooth"]["aux_dir"] is None and config_of["styleboost"]["aux_dir"]
     assert summary["table"]["dreambooth"]["overall"] != summary["table"]["styleboost"]["overall"]
-    for method in PERSONALISED:
+    for method in (*PERSONALISED, *TRANSFER):
         assert set(summary["table"][method]) == {"people", "non_people", "overall"}
         assert summary["table"][method]["people"]["style_score"]["n"] == 1
+    # what each method cost: every trained one its training time, every one its seconds per image, and a
+    # restyled image costs more than the base model's drawing of it
+    timing = summary["timing"]
+    assert all(timing[m]["train_seconds"]["mean"] > 0 for m in (*PERSONALISED, "encoder_decoder"))
+    assert timing["base"]["train_seconds"] is None and timing["gatys"]["train_seconds"] is None
+    base_cost = timing["base"]["seconds_per_image"]["mean"]
+    assert all(timing[m]["seconds_per_image"]["mean"] > base_cost for m in TRANSFER)
+
+
+def test_multi_styleforge_binds_a_token_per_part_and_draws_each_prompt_set_with_its_own(reduced):
+    config, _ = reduced
+    run = json.loads(Path(config.out, "runs", "multi_styleforge-s0", "run.json").read_text())
+    assert run["tokens"] == ["sks", "ohwx"]
+    captions = {p.stem.split("-", 1)[1]: p.read_text() for p in Path(run["config"]["styleref_dir"]).glob("*.txt")}
+    assert "[V1]" in captions["portrait"] and "[V2]" in captions["house"]
+    records = read_metadata(Path(config.out, "generated", "multi_styleforge-s0")).values()
+    words = {r["prompt_set"]: {w for rec in records if rec["prompt_set"] == r["prompt_set"]
+                               for w in rec["prompt"].split()} for r in records}
+    assert "sks" in words["people"] and "ohwx" not in words["people"]
+    assert "ohwx" in words["non_people"] and "sks" not in words["non_people"]
+
+
+def test_transfer_restyles_the_base_images_keeping_their_prompts(reduced):
+    config, _ = reduced
+    base = read_metadata(Path(config.out, "generated", "base"))
+    for name in ("gatys", "adain", "encoder_decoder-s0"):
+        restyled = read_metadata(Path(config.out, "generated", name))
+        assert sorted(restyled) == sorted(base), name
+        assert all(restyled[f]["prompt"] == base[f]["prompt"] and restyled[f]["seed"] == base[f]["seed"]
+                   for f in base)
+        assert {r["method"] for r in restyled.values()} == {dict(gatys="gatys", adain="adain").get(name, "encoder-decoder")}
 
 
 def test_a_second_comparison_is_refused_without_overwrite_and_finished_runs_are_reused(reduced, monkeypatch):
@@ -131,3 +176,36 @@ def test_entry_point_names_a_bad_flag(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "must include base" in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_the_readme_table_goes_between_its_markers_and_a_readme_without_them_is_refused(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{README_BEGIN}\nold table\n{README_END}\n\nWhat it says.\n")
+    update_readme(readme, "| new | table |")
+    assert readme.read_text() == f"# Title\n\n{README_BEGIN}\n| new | table |\n{README_END}\n\nWhat it says.\n"
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("# no markers\n")
+    with pytest.raises(StyleBoostError, match="PLAIN.md: no '<!-- compare-table -->'"):
+        update_readme(plain, "x")
+    assert plain.read_text() == "# no markers\n"
+    config = CompareConfig(out=str(tmp_path / "out"), readme=str(plain))
+    with pytest.raises(StyleBoostError, match="--readme"):  # refused before anything trains
+        compare(config)
+    assert not (tmp_path / "out").exists()
+
+
+def test_claims_read_multi_styleforge_against_both_and_each_transfer_against_styleboost():
+    def entry(style, clip_t):
+        values = {"style_score": style, "clip_t": clip_t, "kid": 0.01}
+        section = {k: {"mean": v, "std": 0.0, "n": 1} for k, v in values.items()}
+        return {"people": section, "non_people": section, "overall": section}
+
+    table = {"styleboost": entry(0.6, 30.0), "dreambooth": entry(0.0, 60.0), "multi_styleforge": entry(0.5, 45.0),
+             "gatys": entry(0.1, 70.0)}
+    found = claims(table)
+    alignment = found["Multi-StyleForge restores prompt alignment (CLIP-T) on people prompts"]
+    assert "CLIP-T: Multi-StyleForge 45 vs DreamBooth 60 -> Multi-StyleForge not better" in " ".join(alignment)
+    assert "CLIP-T: Multi-StyleForge 45 vs StyleBoost 30 -> Multi-StyleForge better" in " ".join(alignment)
+    transfer = found["Personalisation beats restyling the base model's images"]
+    assert any("style: StyleBoost 0.6 vs Gatys 0.1 -> StyleBoost better" in line for line in transfer)
+    assert any("CLIP-T: StyleBoost 30 vs Gatys 70 -> StyleBoost not better" in line for line in transfer)
