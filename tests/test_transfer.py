@@ -278,6 +278,16 @@ def test_bad_transfer_models_are_one_line(folders, tmp_path, capsys, args, expec
     assert len(errors) == 1 and expected in errors[0] and "Traceback" not in err, err
 
 
+def test_a_style_given_to_the_encoder_decoder_is_refused_in_one_line(folders, encoder_decoder_run, tmp_path, capsys):
+    """The network learnt its style from its StyleRef set; a --style beside it cannot apply."""
+    assert main(["transfer", "--method", "encoder-decoder", "--model", str(encoder_decoder_run), "--content",
+                 str(folders / "content"), "--style", str(folders / "style"), "--out", str(tmp_path / "out"),
+                 "--size", str(SIZE), "--no-progress"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("styleboost: error:")]
+    assert len(errors) == 1 and "--style is not used with --method encoder-decoder" in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("script, flag", [
     ("train_adain", "--content_dir"), ("train_adain", "--style_dir"),
     ("train_transfer", "--content_dir"), ("train_transfer", "--styleref_dir"),
