@@ -72,13 +72,14 @@ def test_comparison_writes_one_report_and_a_summary_of_every_method(reduced):
     for method in (*PERSONALISED, *TRANSFER):
         assert set(summary["table"][method]) == {"people", "non_people", "overall"}
         assert summary["table"][method]["people"]["style_score"]["n"] == 1
-    # what each method cost: every trained one its training time, every one its seconds per image, and a
-    # restyled image costs more than the base model's drawing of it
+    # what each method cost is reported (printed here, never asserted): training time for every method that
+    # trains something, seconds per image for all
     timing = summary["timing"]
-    assert all(timing[m]["train_seconds"]["mean"] > 0 for m in (*PERSONALISED, "encoder_decoder"))
+    print(json.dumps(timing, indent=1))
+    assert all(timing[m]["train_seconds"] is not None for m in (*PERSONALISED, "encoder_decoder"))
     assert timing["base"]["train_seconds"] is None and timing["gatys"]["train_seconds"] is None
-    base_cost = timing["base"]["seconds_per_image"]["mean"]
-    assert all(timing[m]["seconds_per_image"]["mean"] > base_cost for m in TRANSFER)
+    assert all(timing[m]["seconds_per_image"] is not None for m in ("base", *PERSONALISED, *TRANSFER))
+    assert "| gatys |" in text.split("## Cost", 1)[1]
 
 
 def test_multi_styleforge_binds_a_token_per_part_and_draws_each_prompt_set_with_its_own(reduced):

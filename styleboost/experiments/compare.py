@@ -300,7 +300,8 @@ def versus(table: dict[str, Any], a: str, b: str, group: str, keys: tuple[str, .
     lines = []
     for key, label, higher in COMPARED_METRICS:
         if key in first and key in second and (keys is None or key in keys):
-            x, y = first[key]["mean"], second[key]["mean"]
+            scale = 1000.0 if key == "kid" else 1.0  # as the tables show it
+            x, y = first[key]["mean"] * scale, second[key]["mean"] * scale
             better = (x > y) if higher else (x < y)
             lines.append(f"{group.replace('_', '-')} prompts, {label}: {label_a} {x:.4g} vs {label_b} {y:.4g} -> "
                          f"{label_a} {'better' if better else 'not better'}")
