@@ -39,13 +39,10 @@ from styleboost.generation.pipeline import SCHEDULERS, load_generation_pipeline,
 from styleboost.generation.records import (
     ImageJob,
     append_jsonl,
-    check_same_settings,
-    drop_metadata,
-    existing_record,
     make_record,
     metadata_path,
-    read_metadata,
     save_image,
+    split_done,
 )
 from styleboost.sd.loading import default_resolution, source_name
 from styleboost.sd.prompts import fit_prompt, prompt_lines
@@ -255,7 +252,7 @@ def generate_images(config: GenerateConfig) -> list[dict[str, Any]]:
     if settings["scheduler"] is None and not config.overwrite and any((out / job.file).is_file() for job in jobs):
         pipe = load_generation_pipeline(config, embeddings)  # to check existing images against its scheduler
         settings["scheduler"] = scheduler_name(config, pipe)
-    done, todo = _split_done(out, jobs, settings, config)
+    done, todo = split_done(out, jobs, lambda job: _wanted_record(job, settings, config), config.overwrite)
     records, seconds = dict(done), None
     if todo:
         made, seconds = _run_jobs(config, out, todo, settings, embeddings, pipe)
@@ -265,24 +262,11 @@ def generate_images(config: GenerateConfig) -> list[dict[str, Any]]:
     return [records[job.file] for job in jobs]
 
 
-def _split_done(out: Path, jobs: list[ImageJob], settings: dict[str, Any], config: GenerateConfig):
-    """({file: record} of images already made with these settings, [jobs still to run])."""
-    records = read_metadata(out)
-    done, todo = {}, []
-    for job in jobs:
-        if config.overwrite or not (out / job.file).is_file():
-            todo.append(job)
-            continue
-        record = existing_record(out, job, records)
-        wanted = {**settings, "prompt_as_written": job.prompt, "seed": job.seed}
-        wanted.update({k: v for k, v in (("height", config.height), ("width", config.width)) if v})
-        check_same_settings(record, wanted, job.file)
-        if job.file not in records:
-            append_jsonl(metadata_path(out), record)
-        done[job.file] = record
-    if config.overwrite:
-        drop_metadata(out, {job.file for job in todo})
-    return done, todo
+def _wanted_record(job: ImageJob, settings: dict[str, Any], config: GenerateConfig) -> dict[str, Any]:
+    """The settings an image of ``job`` already on disk must have been made with to count as done."""
+    wanted = {**settings, "prompt_as_written": job.prompt, "seed": job.seed}
+    wanted.update({k: v for k, v in (("height", config.height), ("width", config.width)) if v})
+    return wanted
 
 
 def _run_jobs(config: GenerateConfig, out: Path, todo: list[ImageJob], settings: dict[str, Any], embeddings,

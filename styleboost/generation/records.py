@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
@@ -153,3 +153,25 @@ def drop_metadata(out: Path, files: set[str]) -> None:
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     keep = [line for line in lines if json.loads(line).get("file") not in files]
     write_text_atomic(path, "".join(line + "\n" for line in keep))
+
+
+def split_done(out: Path, jobs: Sequence[Any], wanted: Callable[[Any], dict[str, Any]], overwrite: bool,
+               keys: Sequence[str] | None = _SETTING_KEYS) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+    """({file: record} of the images of ``jobs`` (anything with a ``file``) already in ``out`` as ``wanted(job)``
+    says, [jobs still to make]). An image made otherwise is refused (by ``keys``; None: every key of ``wanted``),
+    one found without its metadata line gets it back from its PNG text, and ``overwrite`` remakes every image,
+    dropping the old lines."""
+    records = read_metadata(out)
+    done, todo = {}, []
+    for job in jobs:
+        if overwrite or not (out / job.file).is_file():
+            todo.append(job)
+            continue
+        record, settings = existing_record(out, job, records), wanted(job)
+        check_same_settings(record, settings, job.file, tuple(settings) if keys is None else keys)
+        if job.file not in records:
+            append_jsonl(metadata_path(out), record)
+        done[job.file] = record
+    if overwrite:
+        drop_metadata(out, {job.file for job in todo})
+    return done, todo

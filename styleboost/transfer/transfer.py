@@ -23,15 +23,7 @@ from tqdm.auto import tqdm
 
 from styleboost.core.images import file_sha256
 from styleboost.core.manifest import package_versions, read_manifest, update_manifest
-from styleboost.generation.records import (
-    append_jsonl,
-    check_same_settings,
-    drop_metadata,
-    existing_record,
-    metadata_path,
-    read_metadata,
-    save_image,
-)
+from styleboost.generation.records import append_jsonl, metadata_path, save_image, split_done
 from styleboost.transfer.config import TransferConfig
 from styleboost.transfer.inputs import ContentImage, content_images, load_tensor, to_image
 from styleboost.transfer.methods import Method, build_method
@@ -45,22 +37,9 @@ def wanted_record(item: ContentImage, settings: dict[str, Any]) -> dict[str, Any
     return {**settings, "content_file": str(item.path), "content_sha256": file_sha256(item.path)}
 
 
-def split_done(out: Path, items: list[ContentImage], settings: dict[str, Any], overwrite: bool):
-    """({file: record} of the images already made with these settings, [content images still to restyle])."""
-    records = read_metadata(out)
-    done, todo = {}, []
-    for item in items:
-        if overwrite or not (out / item.file).is_file():
-            todo.append(item)
-            continue
-        record, wanted = existing_record(out, item, records), wanted_record(item, settings)
-        check_same_settings(record, wanted, item.file, keys=tuple(k for k in wanted if k not in NOT_COMPARED))
-        if item.file not in records:
-            append_jsonl(metadata_path(out), record)
-        done[item.file] = record
-    if overwrite:
-        drop_metadata(out, {item.file for item in todo})
-    return done, todo
+def compared_record(item: ContentImage, settings: dict[str, Any]) -> dict[str, Any]:
+    """The fields an image of ``item`` already made must match to be kept (paths aside: their hashes decide)."""
+    return {k: v for k, v in wanted_record(item, settings).items() if k not in NOT_COMPARED}
 
 
 def restyle_all(config: TransferConfig, out: Path, todo: list[ContentImage], method: Method,
@@ -89,7 +68,7 @@ def transfer_folder(config: TransferConfig) -> list[dict[str, Any]]:
     method = build_method(config)
     settings = {"method": config.method, "model": f"transfer:{config.method}", **method.style,
                 "size": config.size, **method.settings}
-    done, todo = split_done(out, items, settings, config.overwrite)
+    done, todo = split_done(out, items, lambda item: compared_record(item, settings), config.overwrite, keys=None)
     start = time.perf_counter()
     made = restyle_all(config, out, todo, method, settings)
     seconds = (time.perf_counter() - start) / len(todo) if todo else None
