@@ -142,7 +142,8 @@ def run_name(method: str, seed: int) -> str:
     return f"{method}-s{seed}"
 
 
-def train_settings(cfg: CompareConfig, spec: MethodSpec, seed: int, sets, model: str, output_dir: Path) -> TrainConfig:
+def train_settings(cfg: CompareConfig, spec: MethodSpec, seed: int, sets, model: str, output_dir: Path,
+                   by_part: Path | None = None) -> TrainConfig:
     """The embedded default's LoRA recipe with the method's changes, the comparison's budget and seed."""
     settings = {**embedded_settings(), "report_to": "none", "validation_steps": None, "num_validation_images": 1,
                 "checkpointing_steps": 10**9}
@@ -150,8 +151,7 @@ def train_settings(cfg: CompareConfig, spec: MethodSpec, seed: int, sets, model:
         pretrained_model_name_or_path=model, styleref_dir=str(sets.styleref), aux_dir=str(sets.aux), seed=seed,
         max_train_steps=cfg.max_train_steps, train_batch_size=cfg.train_batch_size, output_dir=str(output_dir),
         validation_prompts=str(toyworld_file("prompts", "validation.txt")), **(spec.settings or {}))
-    if spec.by_part:
-        by_part = assets.write_part_captions(sets.styleref, sets.styleref.parent / "styleref_by_part")
+    if spec.by_part:  # the StyleRef set captioned by part (written once by train_runs)
         settings["styleref_dir"] = str(by_part)
     if settings["aux_mode"] != "curated":  # generated mode would read class images from aux_dir: the curated set
         settings["aux_dir"] = None
@@ -162,23 +162,31 @@ REUSE_KEYS = ("pretrained_model_name_or_path", "styleref_dir", "aux_dir", "metho
               "max_train_steps", "train_batch_size", "learning_rate", "rank", "token", "new_token")
 
 
-def finished(output_dir: Path, settings: TrainConfig) -> bool:
+def made_with(manifest: dict[str, Any], settings: Any, keys: tuple[str, ...] | None = None) -> bool:
+    """Whether a run.json's config records these settings: ``keys`` of them, by default every one but the
+    progress bars and --overwrite."""
+    recorded, wanted = manifest.get("config", {}), dataclasses.asdict(settings)
+    return all(recorded.get(k) == wanted[k] for k in keys or [k for k in wanted if k not in ("progress", "overwrite")])
+
+
+def finished(output_dir: Path, settings: Any, keys: tuple[str, ...] | None = None) -> bool:
     """Whether ``output_dir`` holds a finished run trained with these settings (so it can be reused)."""
-    data = read_manifest(output_dir)
-    wanted = dataclasses.asdict(settings)
-    return data.get("status") == "finished" and all(data.get("config", {}).get(k) == wanted[k] for k in REUSE_KEYS)
+    manifest = read_manifest(output_dir)
+    return manifest.get("status") == "finished" and made_with(manifest, settings, keys)
 
 
 def train_runs(cfg: CompareConfig, sets, model: str, out: Path) -> list[str]:
     """Train (or reuse) every method x seed; returns the ``NAME=DIR`` run specs, base first."""
     runs = ["base="]
     trained = [m for m in METHODS if m.name in cfg.methods and m.settings is not None]
+    by_part = (assets.write_part_captions(sets.styleref, sets.styleref.parent / "styleref_by_part")
+               if any(m.by_part for m in trained) else None)
     for seed in cfg.seeds:  # seed by seed, so an interrupted comparison has whole seeds to report
         for spec in trained:
             name = run_name(spec.name, seed)
             folder = out / "runs" / name
-            settings = train_settings(cfg, spec, seed, sets, model, folder)
-            if not finished(folder, settings):
+            settings = train_settings(cfg, spec, seed, sets, model, folder, by_part)
+            if not finished(folder, settings, REUSE_KEYS):
                 print(f"styleboost compare: training {name} ({spec.description})", flush=True)
                 settings.validate()
                 shutil.rmtree(out / "generated" / name, ignore_errors=True)  # images of an older run
@@ -187,21 +195,12 @@ def train_runs(cfg: CompareConfig, sets, model: str, out: Path) -> list[str]:
     return runs
 
 
-def finished_with(folder: Path, config: Any) -> bool:
-    """Whether ``folder``'s run.json says it finished with these settings (progress bars aside)."""
-    recorded = read_manifest(folder).get("config", {})
-    wanted = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("progress", "overwrite")}
-    return all(recorded.get(k) == v for k, v in wanted.items())
-
-
-def transfer_model(cfg: CompareConfig, sets, out: Path, name: str, seed: int) -> str:
+def transfer_model(cfg: CompareConfig, sets, content: Path, out: Path, name: str, seed: int) -> str:
     """The per-style encoder-decoder of ``seed`` (trained, or reused when finished with these settings)."""
-    content = assets.make_content_set(sets.styleref.parent)
-    settings = TransferTrainConfig(styleref_dir=str(sets.styleref), content_dir=str(content),
-                                   output_dir=str(out / "runs" / name), max_train_steps=cfg.transfer_train_steps,
-                                   seed=seed, progress=cfg.progress)
     folder = out / "runs" / name
-    if not (read_manifest(folder).get("status") == "finished" and finished_with(folder, settings)):
+    settings = TransferTrainConfig(styleref_dir=str(sets.styleref), content_dir=str(content), output_dir=str(folder),
+                                   max_train_steps=cfg.transfer_train_steps, seed=seed, progress=cfg.progress)
+    if not finished(folder, settings):
         print(f"styleboost compare: training {name} ({METHOD_OF['encoder_decoder'].description})", flush=True)
         shutil.rmtree(out / "generated" / name, ignore_errors=True)  # images of an older network
         train_transfer(dataclasses.replace(settings, overwrite=True))
@@ -212,16 +211,18 @@ def transfer_runs(cfg: CompareConfig, sets, base_images: Path, out: Path, size: 
     """Restyle the base model's images with each transfer method (per seed where it trains a network);
     {run name: folder of the restyled images, in generate's record format}."""
     folders = {}
-    for spec in (m for m in METHODS if m.transfer and m.name in cfg.methods):
+    selected = [m for m in METHODS if m.transfer and m.name in cfg.methods]
+    content = assets.make_content_set(sets.styleref.parent) if any(m.per_seed for m in selected) else None
+    for spec in selected:
         for seed in cfg.seeds if spec.per_seed else [None]:
             name = spec.name if seed is None else run_name(spec.name, seed)
             folder = out / "generated" / name
             trained = seed is not None  # a per-style network: its style is the StyleRef set it learnt
             config = TransferConfig(method=spec.transfer, content=str(base_images), out=str(folder), size=size,
                                     style=None if trained else str(sets.styleref), steps=cfg.transfer_steps,
-                                    model=transfer_model(cfg, sets, out, name, seed) if trained else None,
+                                    model=transfer_model(cfg, sets, content, out, name, seed) if trained else None,
                                     progress=cfg.progress)
-            if folder.exists() and not finished_with(folder, config):
+            if folder.exists() and not made_with(read_manifest(folder), config):
                 shutil.rmtree(folder)  # restyled with other settings
             print(f"styleboost compare: restyling the base images with {name}", flush=True)
             transfer_folder(config)
@@ -255,8 +256,8 @@ def timings(out: Path, folders: dict[str, Path]) -> dict[str, dict[str, Any]]:
         method = method_of(name)
         entry = by_method.setdefault(method, {"train_seconds": [], "seconds_per_image": []})
         if seconds is not None:
-            entry["seconds_per_image"].append(seconds + (per_image.get("base") or 0.0 if METHOD_OF[method].transfer
-                                                         else 0.0))
+            drawing = (per_image.get("base") or 0.0) if METHOD_OF[method].transfer else 0.0  # of the restyled image
+            entry["seconds_per_image"].append(seconds + drawing)
         trained = read_manifest(out / "runs" / name).get("train_seconds")
         if trained is not None:
             entry["train_seconds"].append(trained)
@@ -366,7 +367,8 @@ README_COLUMNS = (("people", "style_score", "people: style ↑"), ("people", "cl
 def readme_table(table: dict[str, Any], timing: dict[str, dict[str, Any]]) -> str:
     """The README's table: one row a method, people and non-people scores, then what it cost."""
     header = ["method", *(label for _, _, label in README_COLUMNS), "training s", "s / image"]
-    rows = [[METHOD_OF[m].label or m, *(mean_std_cell(key, table[m][group].get(key)) for group, key, _ in README_COLUMNS),
+    rows = [[METHOD_OF[m].label or m,
+             *(mean_std_cell(key, table[m][group].get(key)) for group, key, _ in README_COLUMNS),
              seconds_cell(timing.get(m, {}).get("train_seconds")),
              seconds_cell(timing.get(m, {}).get("seconds_per_image"))] for m in table]
     return markdown_table(header, rows)
