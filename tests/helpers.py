@@ -58,3 +58,19 @@ def killed_after_first_checkpoint(make_config, output_dir, monkeypatch, trainer=
     with pytest.raises(Interrupted):
         train(make_config(output_dir=str(output_dir), **settings))
     monkeypatch.setattr(ckpt, "save_checkpoint", save)
+
+
+def overfit(run, batch: dict, steps: int) -> list[float]:
+    """``steps`` optimizer steps of a built run on one fixed batch (the same draws, so the same noise and timesteps
+    every step), as the loop takes them; the loss of each."""
+    from styleboost.training.loop import compute_loss
+
+    losses = []
+    for _ in range(steps):
+        terms = compute_loss(run, batch)
+        run.accelerator.backward(terms["loss"])
+        run.optimizer.step()
+        run.optimizer.zero_grad()
+        run.method.after_step(run.models)
+        losses.append(terms["loss"].item())
+    return losses

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import killed_after_first_checkpoint, one_line_error, render
+from helpers import killed_after_first_checkpoint, one_line_error, overfit, render
 from PIL import Image
 from safetensors.torch import load_file
 
 from styleboost.sd.weights import CUSTOM_DIFFUSION_FILE, read_embeddings
-from styleboost.training.loop import build_run, compute_loss, train
+from styleboost.training.loop import build_run, train
 from styleboost.training.validation import inference_pipeline
 
 TOKEN = "<cd-style>"
@@ -46,14 +46,7 @@ def test_overfits_a_fixed_batch_changing_only_cross_attention_kv_and_the_token_r
     assert all(p.dtype == torch.float32 for n, p in run.models.unet.named_parameters() if n in trained)
 
     batch = next(iter(run.dataloader))
-    losses = []
-    for _ in range(16):
-        terms = compute_loss(run, batch)  # same draws, so the same noise and timesteps every step
-        run.accelerator.backward(terms["loss"])
-        run.optimizer.step()
-        run.optimizer.zero_grad()
-        run.method.after_step(run.models)
-        losses.append(terms["loss"].item())
+    losses = overfit(run, batch, 16)
     assert losses[-1] < 0.9 * losses[0], losses  # K/V alone fit less than LoRA on every projection
 
     for name, param in run.models.unet.named_parameters():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import write_styleref_images
-from helpers import load_base, render
+from helpers import load_base, overfit, render
 from safetensors.torch import load_file
 
 from styleboost.training.loop import build_run, compute_loss, train
@@ -25,13 +25,7 @@ def test_lora_overfits_a_fixed_batch_and_leaves_the_base_unet_untouched(train_co
     run = build_run(train_config(max_train_steps=30, learning_rate=3e-2))
     base = {n: p.detach().clone() for n, p in run.models.unet.named_parameters() if "lora_" not in n}
     batch = fixed_batch(run)
-    losses = []
-    for _ in range(30):
-        terms = compute_loss(run, batch)  # same draws, so the same noise and timesteps every step
-        run.accelerator.backward(terms["loss"])
-        run.optimizer.step()
-        run.optimizer.zero_grad()
-        losses.append(terms["loss"].item())
+    losses = overfit(run, batch, 30)
     assert losses[-1] < 0.7 * losses[0], losses
     after = {n: p for n, p in run.models.unet.named_parameters() if "lora_" not in n}
     assert all(torch.equal(base[n], after[n]) for n in base)
