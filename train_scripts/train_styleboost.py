@@ -11,6 +11,7 @@ import sys
 
 from styleboost.core.errors import run_cli
 from styleboost.evaluation.report.markdown import overall_markdown
+from styleboost.evaluation.validation_scorer import validation_scorer
 from styleboost.experiments.embedded import embedded_settings, evaluate_run, fill_local_defaults, uses_toy_world
 from styleboost.training.config import config_from_args
 from styleboost.training.loop import train
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         cfg = fill_local_defaults(config_from_args(argv, prog="train_styleboost.py", base=embedded_settings()))
         cfg.validate()
-        run = train(cfg)
+        run = train(cfg, validation_scorer(cfg))
         if not run.accelerator.is_main_process:
             return 0
         print(f"styleboost: finished {cfg.max_train_steps} steps; outputs in {run.output_dir}")

@@ -25,6 +25,11 @@ T = TypeVar("T")
 _ARGPARSE_KEYS = ("choices", "action", "metavar", "nargs", "type")
 
 
+def comma_list(text: str) -> list[str]:
+    """``a,b, c`` -> ``["a", "b", "c"]`` (empty parts dropped): the type of a comma-separated flag."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def option(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[str, ...] | None = None,
            positional: bool = False, cli: bool = True, **argparse_kwargs: Any) -> Any:
     """A dataclass field that carries its command-line help. ``flags`` names the flag when it differs from

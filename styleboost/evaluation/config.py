@@ -6,17 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from styleboost.core.errors import StyleBoostError
-from styleboost.core.settings import option
+from styleboost.core.settings import comma_list, option
 from styleboost.metrics.clip import DEFAULT_CLIP
 from styleboost.metrics.definitions import METRIC_GROUPS
 from styleboost.style_encoder import DEFAULT_ENCODER
 
 FID_FEATURES = ("inception", "clip")
-
-
-def comma_list(text: str) -> list[str]:
-    """``a,b, c`` -> ``["a", "b", "c"]`` (empty parts dropped)."""
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 @dataclass

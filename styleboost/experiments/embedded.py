@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from styleboost.core.notice import notice
+from styleboost.core.shipped import TOYWORLD
 from styleboost.evaluation.protocol import load_protocol, run_protocol
 from styleboost.toyworld import assets
 from styleboost.training.config import TrainConfig
@@ -42,7 +43,8 @@ def toyworld_protocol():
 
 
 def fill_local_defaults(cfg: TrainConfig) -> TrainConfig:
-    """Use the toy world's pipeline and a held-out-style StyleRef/Aux experiment where the config names none."""
+    """Use the toy world's pipeline and a held-out-style StyleRef/Aux experiment where the config names none; a toy
+    world run's validation metrics use the toy world's CLIP and style encoder unless others are named."""
     changes: dict[str, Any] = {}
     if cfg.pretrained_model_name_or_path is None:
         changes["pretrained_model_name_or_path"] = str(assets.pipeline_path())
@@ -55,7 +57,11 @@ def fill_local_defaults(cfg: TrainConfig) -> TrainConfig:
         if cfg.aux_dir is None and cfg.aux_mode == "curated":
             changes["aux_dir"] = str(sets.aux)
         notice(f"no --styleref_dir: learning the held-out toy style {sets.style!r} from {sets.styleref}")
-    return dataclasses.replace(cfg, **changes)
+    cfg = dataclasses.replace(cfg, **changes)
+    if uses_toy_world(cfg):  # validation scores by the toy world's own networks, as its protocol's
+        cfg = dataclasses.replace(cfg, validation_encoder=cfg.validation_encoder or TOYWORLD,
+                                  validation_clip=cfg.validation_clip or TOYWORLD)
+    return cfg
 
 
 def uses_toy_world(cfg: TrainConfig) -> bool:

@@ -13,8 +13,9 @@ from typing import Any
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.images import RGB, parse_background
 from styleboost.core.notice import notice
-from styleboost.core.settings import build_parser, option, settings_from_namespace
+from styleboost.core.settings import build_parser, comma_list, option, settings_from_namespace
 from styleboost.training.methods import TokenEmbeddingPart, build_method
+from styleboost.training.validation_metrics import METRICS as VALIDATION_METRICS
 
 METHODS = ("lora", "full", "textual_inversion", "lora_ti", "custom_diffusion")
 AUX_MODES = ("curated", "generated", "none")
@@ -147,6 +148,18 @@ class TrainConfig:
         None, "Denoising steps of validation images (default: 25; 10 when training on a CPU)."
     )
     skip_final_samples: bool = option(False, "Draw no validation images at the end: no samples.png, none in the model card.")
+    validation_metrics: list[str] = option(
+        [], "Comma-separated scores of the validation images (style, clip_t): logged per validation, with the base "
+        "model's at step 0, and best/ keeps the step of the highest style score whose CLIP-T stays within "
+        "--max_clip_t_drop of the base's.", type=comma_list, nargs=None)
+    validation_encoder: str | None = option(
+        None, "Style encoder of --validation_metrics style: a trained encoder folder or a shipped name (default: "
+        "evaluate's default; the toy world's when training the toy world).")
+    validation_clip: str | None = option(
+        None, "open_clip model of --validation_metrics clip_t, as evaluate's --clip (default: evaluate's default; "
+        "the toy world's when training the toy world).")
+    max_clip_t_drop: float = option(
+        2.0, "CLIP-T points (0-100 scale) best/ may lose against the base model's validation images.")
     guidance_scale: float = option(7.5, "Classifier-free guidance for validation and class images.")
     report_to: str = option("tensorboard", "Tracker: tensorboard, wandb or none.", choices=("tensorboard", "wandb", "none"))
     logging_steps: int = option(10, "Log losses every N steps.")
@@ -192,12 +205,28 @@ class TrainConfig:
             raise StyleBoostError("--num_validation_images must be at least 1 (--skip_final_samples draws none at the end)")
         if self.validation_inference_steps is not None and self.validation_inference_steps < 1:
             raise StyleBoostError("--validation_inference_steps must be at least 1")
+        self._check_validation_metrics()
         if self.skip_final_samples and not self.validation_steps:
             unused = [f"--{n}" for n in ("num_validation_images", "validation_inference_steps", "validation_prompts")
                       if getattr(self, n) is not None]
             if unused:
                 notice(f"{', '.join(unused)} appl{'y' if len(unused) > 1 else 'ies'} to nothing: "
                        "--skip_final_samples and no --validation_steps")
+
+    def _check_validation_metrics(self) -> None:
+        unknown = sorted(set(self.validation_metrics) - set(VALIDATION_METRICS))
+        if unknown:
+            raise StyleBoostError(f"--validation_metrics {','.join(unknown)}: unknown; choose from "
+                                  f"{', '.join(VALIDATION_METRICS)}")
+        if self.max_clip_t_drop < 0:
+            raise StyleBoostError(f"--max_clip_t_drop {self.max_clip_t_drop} must not be negative")
+        unused = [f"--{name}" for name, metric in (("validation_encoder", "style"), ("validation_clip", "clip_t"))
+                  if getattr(self, name) is not None and metric not in self.validation_metrics]
+        if unused:
+            notice(f"{', '.join(unused)} unused: --validation_metrics does not ask for the score it serves")
+        if self.validation_metrics and self.skip_final_samples:
+            notice("--validation_metrics: --skip_final_samples leaves the final step unscored (best/ can only be an "
+                   "earlier validation step)")
 
     def _check_method_settings(self) -> None:
         """Settings only some methods use: an error where one cannot apply, a notice where one goes unused."""

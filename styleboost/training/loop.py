@@ -28,6 +28,7 @@ from styleboost.sd.tokens import add_new_tokens, existing_token_ids
 from styleboost.sd.weights import EMBEDDINGS_FILE, LORA_FILE
 from styleboost.training import checkpoint as ckpt
 from styleboost.training import resume as resuming
+from styleboost.training import validation_metrics
 from styleboost.training.accelerator import lr_schedule, make_accelerator
 from styleboost.training.aux import generate_class_images
 from styleboost.training.config import TrainConfig
@@ -54,6 +55,7 @@ from styleboost.training.step import (
 )
 from styleboost.training.stopping import RunStopped, StopRequest
 from styleboost.training.validation import run_validation, validation_prompts
+from styleboost.training.validation_metrics import Scorer
 
 WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 CAPTION_BATCH = 16  # captions encoded per text-encoder call when the conditioning is precomputed
@@ -97,6 +99,7 @@ class Run:
     start_step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     stop: StopRequest = field(default_factory=StopRequest)
+    scorer: Scorer | None = None  # scores validation images (--validation_metrics)
 
     @property
     def trained_modules(self) -> list[Any]:
@@ -489,6 +492,21 @@ def save_checkpoint(run: Run, step: int) -> None:
                          record={"config": run.cfg.to_dict()})
 
 
+def score_base_model(run: Run) -> None:
+    """With --validation_metrics: the base model's validation scores (step 0), which best/ is judged against.
+    A resumed run keeps the records up to its checkpoint and redoes the later ones."""
+    if run.scorer is None or not run.accelerator.is_main_process:
+        return
+    validation_metrics.keep_records_up_to(run.output_dir, run.start_step)
+    if any(r["step"] == 0 for r in validation_metrics.read_records(run.output_dir)):
+        return
+    if run.start_step == 0:
+        run_validation(run, 0)
+    else:
+        notice(f"--validation_metrics: the run resumes at step {run.start_step} with no base-model scores on record; "
+               "best/ is chosen by the style score alone")
+
+
 def train_loop(run: Run) -> None:
     """Optimise from ``start_step`` to ``max_train_steps``."""
     step = run.start_step
@@ -511,6 +529,8 @@ def finish(run: Run) -> list[Path]:
     if accelerator.is_main_process:
         written = export_weights(run.models, run.method, run.output_dir, kohya=run.cfg.export_kohya,
                                  info=training_info(run))
+        if run.scorer is not None:
+            validation_metrics.report_no_best(run.output_dir, run.cfg.max_clip_t_drop)
         write_model_card(run, grid, written)
         last = run.history[-1] if run.history else {}
         update_manifest(run.output_dir, status="finished", final_step=run.cfg.max_train_steps,
@@ -570,14 +590,19 @@ def stopped(run: Run, err: StopAsked) -> RunStopped:
                       "holds it: continue with --resume_from_checkpoint latest", name)
 
 
-def train(cfg: TrainConfig) -> Run:
+def train(cfg: TrainConfig, scorer: Scorer | None = None) -> Run:
     """Run a whole training job and write its outputs; returns the finished run. Ctrl-C or SIGTERM stops it
-    after the current step with a checkpoint; the output folder is locked while it runs."""
+    after the current step with a checkpoint; the output folder is locked while it runs. ``scorer`` scores the
+    validation images when ``--validation_metrics`` asks (``styleboost.evaluation.validation_scorer``)."""
+    if cfg.validation_metrics and scorer is None:
+        raise StyleBoostError(f"--validation_metrics {','.join(cfg.validation_metrics)} needs the metric networks: "
+                              "run train_scripts/train_styleboost.py, or pass train(cfg, scorer=validation_scorer(cfg))")
     stop = StopRequest().install()
     started = time.perf_counter()
     try:
         run = build_run(cfg)
         run.stop = stop
+        run.scorer = scorer if cfg.validation_metrics else None
         stop.main_process = run.accelerator.is_main_process
         with run.folder:
             run.folder.start()
@@ -585,6 +610,7 @@ def train(cfg: TrainConfig) -> Run:
             init_trackers(run)
             stop.deferring = True
             try:
+                score_base_model(run)
                 train_loop(run)
                 stop.deferring = False  # the final samples and the export: a signal now stops at once
                 finish(run)

@@ -13,6 +13,7 @@ from styleboost.sd.weights import (
     SDXL_EMBEDDING_KEYS,
     embedding_file_names,
 )
+from styleboost.training.validation_metrics import curve_markdown
 
 
 def base_model_line(cfg, pipeline: str) -> str:
@@ -84,6 +85,8 @@ def write_model_card(run, grid: Path | None, written: list[Path]) -> Path:
             usage_snippet(run, written),
             "",
             "The exact configuration, package versions and input hashes are in `run.json`.",
+            "",
+            *curve_markdown(run.output_dir),
         ]
     )
     # diffusers' load_or_create_model_card asks the hub for an existing card first; offline runs must

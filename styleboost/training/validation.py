@@ -1,7 +1,8 @@
 """Validation images during training: prompts with the token filled in, fixed seeds, a grid per step.
 
 Images go under ``<output>/validation/step-<N>/`` with a grid beside them and to the trackers;
-the final grid is also ``samples.png``, shown in the model card. ``--skip_final_samples`` draws no
+the final grid is also ``samples.png``, shown in the model card. With ``--validation_metrics`` each
+validation's images are then scored (``validation_metrics``). ``--skip_final_samples`` draws no
 final images (then there is no ``samples.png`` and the card shows none). The final samples get a
 progress bar over their denoising steps (main process only).
 
@@ -26,6 +27,7 @@ from styleboost.core.notice import notice
 from styleboost.sd.prompts import fit_prompt, read_prompt_file
 from styleboost.sd.sampling import draw_images
 from styleboost.sd.tokens import fill_placeholders
+from styleboost.training.validation_metrics import score_validation
 
 DEFAULT_VALIDATION_PROMPTS = ("a portrait of a person in [V] style", "a house and a tree in [V] style")
 DEFAULT_IMAGES_PER_PROMPT = 2
@@ -116,7 +118,7 @@ def run_validation(run, step: int, *, final: bool = False) -> Path | None:
     pipe = inference_pipeline(run)
     folder = run.output_dir / "validation" / f"step-{step}"
     folder.mkdir(parents=True, exist_ok=True)
-    images = []
+    images, paths = [], []
     bar = DenoisingBar(len(prompts), f"final samples ({len(prompts)} prompts x {count})", enabled=final)
     try:
         with run.accelerator.autocast():
@@ -126,7 +128,8 @@ def run_validation(run, step: int, *, final: bool = False) -> Path | None:
                                   num_inference_steps=settings.inference_steps, guidance_scale=cfg.guidance_scale,
                                   callback_on_step_end=bar)
                 for k, image in enumerate(out):
-                    image.save(folder / f"p{index:02d}_s{cfg.seed + k}.png")
+                    paths.append(folder / f"p{index:02d}_s{cfg.seed + k}.png")
+                    image.save(paths[-1])
                 images += out
     finally:
         bar.close()
@@ -136,6 +139,8 @@ def run_validation(run, step: int, *, final: bool = False) -> Path | None:
     if final:
         grid.save(run.output_dir / "samples.png")
     log_images(run, images, prompts, step)
+    if run.scorer is not None:
+        score_validation(run, step, paths, [p for p in prompts for _ in range(count)])
     return run.output_dir / "samples.png" if final else grid_path
 
 
