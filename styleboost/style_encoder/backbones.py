@@ -127,6 +127,81 @@ class OpenCLIPVision(Backbone):
         return list(out["image_intermediates"]), out["image_features"]
 
 
+class CSDVision(Backbone):
+    """The CSD layout (Somepalli et al. 2024, "Measuring Style Similarity in Diffusion Models"): a CLIP ViT image
+    tower without its projection, and a style projection of the tower's pooled features in its place; the
+    pooled vector is that projection (``features: ["pool"]``, ``head: "none"`` gives CSD's style descriptor).
+
+    ``pretrained``: a ``.safetensors`` file of a CSD checkpoint (keys ``backbone.*``, ``last_layer_style``,
+    optional ``last_layer_content`` and ``module.`` prefixes, as the CSD repository saves them) or a hub id whose
+    ``model.safetensors`` is one. Without weights the tower and projection are random (CLIP's initialisation)."""
+
+    def __init__(self, model: str, pretrained: str | None, layers: list[int] | None = None) -> None:
+        super().__init__()
+        import open_clip
+
+        self.visual = open_clip.create_model(model, pretrained=None).visual
+        if not hasattr(self.visual, "transformer") or getattr(self.visual, "proj", None) is None:
+            raise StyleBoostError(f"csd backbone {model!r}: needs a ViT image tower with a projection")
+        self.style_projection = nn.Parameter(self.visual.proj.detach().clone())  # CSD starts from CLIP's proj
+        self.visual.proj = None
+        self.layers = list(layers or [])
+        self.channels = [self.visual.transformer.width] * len(self.layers)
+        self.pooled_dim = self.style_projection.shape[1]
+        if pretrained:
+            load_csd_weights(self, pretrained)
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        if not self.layers:
+            return [], self.visual(x) @ self.style_projection
+        out = self.visual.forward_intermediates(x, indices=self.layers, output_fmt="NCHW")
+        return list(out["image_intermediates"]), out["image_features"] @ self.style_projection
+
+
+def csd_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A CSD checkpoint's keys as ``CSDVision``'s: ``backbone.X`` -> ``visual.X``, ``last_layer_style`` ->
+    ``style_projection``; the content projection is not used."""
+    mapped = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key.startswith("backbone."):
+            mapped["visual." + key.removeprefix("backbone.")] = value
+        elif key == "last_layer_style":
+            mapped["style_projection"] = value
+    return mapped
+
+
+def load_csd_weights(backbone: CSDVision, pretrained: str) -> None:
+    """Load a CSD checkpoint (a local ``.safetensors`` file or a hub id's ``model.safetensors``); every weight
+    of the tower and the style projection must be there."""
+    from safetensors.torch import load_file
+
+    path = Path(pretrained)
+    if not path.is_file():
+        path = Path(hub_file(pretrained, "model.safetensors"))
+    if path.suffix != ".safetensors":
+        raise StyleBoostError(f"csd weights {pretrained}: expected a .safetensors file (pickle files are never read)")
+    state = csd_state_dict(load_file(str(path)))
+    try:
+        result = backbone.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise StyleBoostError(f"csd weights {pretrained}: do not fit the architecture ({str(err)[:160]})") from None
+    if result.missing_keys:
+        raise StyleBoostError(f"csd weights {pretrained}: {len(result.missing_keys)} weights missing "
+                              f"(e.g. {result.missing_keys[0]}); not a CSD checkpoint of this architecture")
+
+
+def hub_file(repo_id: str, filename: str) -> str:
+    """A file of a hub repository (downloaded once into the hub cache), or one line saying why not."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return hf_hub_download(repo_id.removeprefix("hf-hub:"), filename)
+    except Exception as err:  # offline, no such repo or file: huggingface_hub raises several types
+        raise StyleBoostError(f"{repo_id}: neither a local file nor a hub repository with {filename} "
+                              f"({type(err).__name__})") from None
+
+
 def load_safetensors_into(module: nn.Module, path: str) -> None:
     """Load a local ``.safetensors`` state dict into ``module`` (pickle files are never read)."""
     from safetensors.torch import load_file
@@ -155,6 +230,8 @@ def build_backbone(spec: dict, pretrained: str | None) -> Backbone:
             return TimmFeatures(pretrained=pretrained, **options)
         if kind == "open_clip":
             return OpenCLIPVision(pretrained=pretrained, **options)
+        if kind == "csd":
+            return CSDVision(pretrained=pretrained, **options)
     except TypeError as err:
         raise StyleBoostError(f"backbone {kind!r}: bad settings ({err})") from None
-    raise StyleBoostError(f"unknown backbone type {kind!r}; choose small-cnn, vgg19, timm or open_clip")
+    raise StyleBoostError(f"unknown backbone type {kind!r}; choose small-cnn, vgg19, timm, open_clip or csd")

@@ -5,7 +5,9 @@
 - the name of an encoder shipped trained in ``pretrained/`` (``default`` is the one we trained on
   the synthetic style set with ``train_scripts/train_style_encoder.py``),
 - the name of an architecture in ``configs/`` (``small-cnn``, ``efficientnet_b0``, ``clip-vit-b-32``,
-  the training-free ``gram-small-cnn`` / ``gram-vgg19``), built with random or the user's backbone weights.
+  the training-free ``gram-small-cnn`` / ``gram-vgg19``, the CSD layout ``csd-vit-l-14``), built with random
+  or the user's backbone weights: ``ARCH:WEIGHTS`` (a local ``.safetensors`` file or a hub id) names them,
+- a config ``.json`` file of that structure (its ``pretrained`` naming the weights).
 Weights are only ever read from safetensors; loading never executes pickle.
 """
 
@@ -61,6 +63,9 @@ def create_style_encoder(name_or_path: str | os.PathLike = DEFAULT_ENCODER, **ov
             raise StyleBoostError(f"{name_or_path}: a trained encoder's settings cannot be overridden")
         return load_style_encoder(path if path.is_dir() else shipped[str(name_or_path)])
     configs = named_configs()
+    name, _, weights = str(name_or_path).partition(":")
+    if weights and (name in configs or name.endswith(".json")) and "pretrained" not in overrides:  # ARCH:WEIGHTS
+        return create_style_encoder(name, pretrained=weights, **overrides)
     if str(name_or_path) in configs:
         cfg = read_config(configs[str(name_or_path)])
     elif path.suffix == ".json" and path.is_file():
