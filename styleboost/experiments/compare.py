@@ -222,10 +222,8 @@ def transfer_runs(cfg: CompareConfig, sets, base_images: Path, out: Path, size: 
                                     style=None if trained else str(sets.styleref), steps=cfg.transfer_steps,
                                     model=transfer_model(cfg, sets, content, out, name, seed) if trained else None,
                                     progress=cfg.progress)
-            if folder.exists() and not made_with(read_manifest(folder), config):
-                shutil.rmtree(folder)  # restyled with other settings
             print(f"styleboost compare: restyling the base images with {name}", flush=True)
-            transfer_folder(config)
+            transfer_folder(config, remake_stale=True)  # images made with other settings or networks: made again
             folders[name] = folder
     return folders
 

@@ -109,12 +109,17 @@ def check_same_settings(record: dict[str, Any] | None, wanted: dict[str, Any], f
     the settings that decide a generated image's pixels)."""
     if record is None:
         raise StyleBoostError(f"{file} exists but has no metadata; use another --out or --overwrite")
-    for key in keys:
-        if key in wanted and _recorded(record, key) != wanted[key]:
-            raise StyleBoostError(
-                f"{file} was made with {key}={_recorded(record, key)!r}, not {wanted[key]!r}; use another --out or "
-                "--overwrite"
-            )
+    key = differing_key(record, wanted, keys)
+    if key is not None:
+        raise StyleBoostError(
+            f"{file} was made with {key}={_recorded(record, key)!r}, not {wanted[key]!r}; use another --out or "
+            "--overwrite"
+        )
+
+
+def differing_key(record: dict[str, Any], wanted: dict[str, Any], keys: Sequence[str]) -> str | None:
+    """The first of ``keys`` whose recorded value is not the wanted one (None: made the same way)."""
+    return next((key for key in keys if key in wanted and _recorded(record, key) != wanted[key]), None)
 
 
 def _recorded(record: dict[str, Any], key: str) -> Any:
@@ -156,22 +161,28 @@ def drop_metadata(out: Path, files: set[str]) -> None:
 
 
 def split_done(out: Path, jobs: Sequence[Any], wanted: Callable[[Any], dict[str, Any]], overwrite: bool,
-               keys: Sequence[str] | None = _SETTING_KEYS) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+               keys: Sequence[str] | None = _SETTING_KEYS, remake_stale: bool = False,
+               ) -> tuple[dict[str, dict[str, Any]], list[Any]]:
     """({file: record} of the images of ``jobs`` (anything with a ``file``) already in ``out`` as ``wanted(job)``
     says, [jobs still to make]). An image made otherwise is refused (by ``keys``; None: every key of ``wanted``),
-    one found without its metadata line gets it back from its PNG text, and ``overwrite`` remakes every image,
-    dropping the old lines."""
+    or with ``remake_stale`` made again; one found without its metadata line gets it back from its PNG text, and
+    ``overwrite`` remakes every image. Lines of images made again are dropped."""
     records = read_metadata(out)
-    done, todo = {}, []
+    done, todo, stale = {}, [], set()
     for job in jobs:
         if overwrite or not (out / job.file).is_file():
             todo.append(job)
             continue
         record, settings = existing_record(out, job, records), wanted(job)
-        check_same_settings(record, settings, job.file, tuple(settings) if keys is None else keys)
+        compared = tuple(settings) if keys is None else keys
+        if remake_stale and (record is None or differing_key(record, settings, compared) is not None):
+            todo.append(job)
+            stale.add(job.file)
+            continue
+        check_same_settings(record, settings, job.file, compared)
         if job.file not in records:
             append_jsonl(metadata_path(out), record)
         done[job.file] = record
-    if overwrite:
-        drop_metadata(out, {job.file for job in todo})
+    if overwrite or stale:
+        drop_metadata(out, {job.file for job in todo} if overwrite else stale)
     return done, todo

@@ -6,15 +6,16 @@ The decoder mirrors the encoder (nearest upsampling, reflection padding); its wi
 safetensors metadata together with the encoder weights it was trained against, so a decoder is never run on
 features of another encoder. The shipped decoder (``pretrained/adain_decoder.safetensors``, float16, loaded
 back to float32) was trained against VGG19 with our fixed-seed random weights (``random-seed0-<fingerprint>``),
-which is what runs offline here (see ``vgg``), on offline data, with exactly (one CPU thread)::
+which is what runs offline here (see ``vgg``), on offline data, with exactly (two CPU threads; the README says
+what it does and does not do)::
 
-    export OMP_NUM_THREADS=1
+    export OMP_NUM_THREADS=2
     styleboost make-style-set /tmp/adain-ship/styleset --size 64 --train-contents 16 --heldout-contents 4
     python -c "from styleboost.transfer.training_data import write_contents; write_contents('/tmp/adain-ship/content', 160)"
     python train_scripts/train_adain.py --content_dir /tmp/adain-ship/content \
-      --style_dir /tmp/adain-ship/styleset/train --output_dir /tmp/adain-ship/run2 --max_train_steps 800 \
-      --checkpointing_steps 200 --style_weight 1 --half --no-progress
-    cp /tmp/adain-ship/run2/decoder.safetensors styleboost/transfer/pretrained/adain_decoder.safetensors
+      --style_dir /tmp/adain-ship/styleset/train --output_dir /tmp/adain-ship/run4 --max_train_steps 1200 \
+      --checkpointing_steps 200 --learning_rate 1e-3 --style_weight 1 --identity_weight 10 --half --no-progress
+    cp /tmp/adain-ship/run4/decoder.safetensors styleboost/transfer/pretrained/adain_decoder.safetensors
 """
 
 from __future__ import annotations

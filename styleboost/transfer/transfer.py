@@ -59,16 +59,19 @@ def restyle_all(config: TransferConfig, out: Path, todo: list[ContentImage], met
     return records
 
 
-def transfer_folder(config: TransferConfig) -> list[dict[str, Any]]:
+def transfer_folder(config: TransferConfig, remake_stale: bool = False) -> list[dict[str, Any]]:
     """Restyle every image of ``config.content`` (an image, a folder, or a ``styleboost generate`` run) with the
-    style of ``config.style`` into ``config.out``; return the records of all of them, in content order."""
+    style of ``config.style`` into ``config.out``; return the records of all of them, in content order.
+    ``remake_stale``: images already there but made otherwise (other settings, another decoder or model file)
+    are made again instead of refused."""
     config.validate()
     items = content_images(config.content)
     out = Path(config.out).expanduser()
     method = build_method(config)
     settings = {"method": config.method, "model": f"transfer:{config.method}", **method.style,
                 "size": config.size, **method.settings}
-    done, todo = split_done(out, items, lambda item: compared_record(item, settings), config.overwrite, keys=None)
+    done, todo = split_done(out, items, lambda item: compared_record(item, settings), config.overwrite, keys=None,
+                            remake_stale=remake_stale)
     start = time.perf_counter()
     made = restyle_all(config, out, todo, method, settings)
     seconds = (time.perf_counter() - start) / len(todo) if todo else None
