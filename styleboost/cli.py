@@ -17,7 +17,7 @@ from styleboost.evaluation import config, evaluate, protocol
 from styleboost.experiments import compare
 from styleboost.generation import generate
 from styleboost.style_encoder import evaluation
-from styleboost.styles import synthstyle
+from styleboost.styles import randomised_set, synthstyle
 from styleboost.transfer import config as transfer_config
 from styleboost.transfer import transfer
 
@@ -39,6 +39,8 @@ class SubCommand:
 SUB_COMMANDS: dict[str, SubCommand] = {
     "generate": SubCommand(generate.GenerateConfig, generate.run, "Generate images from prompt files."),
     "make-style-set": SubCommand(synthstyle.StyleSetConfig, synthstyle.run, "Build the synthetic style data set."),
+    "make-random-style-set": SubCommand(randomised_set.RandomisedSetConfig, randomised_set.run,
+                                        "Build the style-randomisation data set (drawn styles, held-out families)."),
     "evaluate": SubCommand(config.EvaluateConfig, evaluate.run,
                            "Score generated images against the StyleRef set; compare runs."),
     "style-eval": SubCommand(evaluation.StyleEvalConfig, evaluation.run, "Compare style encoders by style retrieval."),

@@ -674,6 +674,47 @@ def warhol(pixels: Pixels, rng: Rng, *, colour_sets: Sequence[Sequence[Colour]],
     return np.concatenate([np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:4], axis=1)], axis=0)[:h, :w]
 
 
+# Operations no named recipe uses: they make the style families that style randomisation can keep out of
+# training entirely (``styles.randomised``), so an encoder is judged on marks it has never seen.
+
+
+@part
+def solarize(pixels: Pixels, rng: Rng, *, threshold: float = 0.5, amount: float = 1.0) -> Pixels:
+    """Sabattier effect: values above ``threshold`` turned back down (``amount`` of the inverted curve)."""
+    flipped = np.where(pixels > threshold, threshold - (pixels - threshold) * threshold / max(1 - threshold, 1e-3),
+                       pixels)
+    return mix(pixels, flipped, amount)
+
+
+@part
+def hue_rotate(pixels: Pixels, rng: Rng, *, degrees: float = 120.0) -> Pixels:
+    """Every hue turned ``degrees`` around the grey axis, lightness kept (a rotation in RGB about (1, 1, 1))."""
+    angle = math.radians(degrees)
+    axis = np.full(3, 1 / math.sqrt(3), dtype=np.float32)
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]], dtype=np.float32)
+    rotation = math.cos(angle) * np.eye(3, dtype=np.float32) + math.sin(angle) * cross \
+        + (1 - math.cos(angle)) * np.outer(axis, axis)
+    return pixels @ rotation.T
+
+
+@part
+def ripple(pixels: Pixels, rng: Rng, *, amplitude: float = 2.0, wavelength: float = 16.0, angle: float = 0.0,
+           swirl: float = 0.0) -> Pixels:
+    """The picture displaced along sine waves (``amplitude`` px every ``wavelength`` px, travelling at ``angle``
+    degrees) and twisted ``swirl`` radians at the centre, fading to none at the corners: glass, water, heat haze."""
+    h, w = pixels.shape[:2]
+    ys, xs = pixel_grid(pixels.shape)
+    theta = math.radians(angle)
+    phase = (xs * math.cos(theta) + ys * math.sin(theta)) * 2 * math.pi / max(scaled(pixels, wavelength), 1.0)
+    shift = scaled(pixels, amplitude) * np.sin(phase)
+    dy, dx = ys - h / 2, xs - w / 2
+    radius = np.hypot(dy, dx) / math.hypot(h / 2, w / 2)
+    turn = swirl * np.clip(1 - radius, 0, 1) ** 2
+    src_y = h / 2 + dy * np.cos(turn) - dx * np.sin(turn) + shift * math.cos(theta)
+    src_x = w / 2 + dy * np.sin(turn) + dx * np.cos(turn) - shift * math.sin(theta)
+    return np.stack([sample(pixels[..., c], src_y, src_x) for c in range(3)], axis=-1)
+
+
 # The parts that draw from the generator (``hatch`` only when it wobbles); the others ignore it.
 RANDOM_PARTS = frozenset({"hatch", "pointillism", "riso", "watercolor", "paper", "canvas", "grain", "cells",
                           "pencil", "dry_media", "glitch"})
@@ -847,10 +888,14 @@ def render(pixels: np.ndarray, style: StyleRecipe, rng: np.random.Generator) -> 
 
 def apply_style(image: Image.Image, style: str, seed: int = 0) -> Image.Image:
     """``image`` re-drawn in ``style`` (RGB, same size); the same arguments give the same bytes."""
-    recipe_ = check_style(style)
+    return apply_recipe(image, check_style(style), seed)
+
+
+def apply_recipe(image: Image.Image, style: StyleRecipe, seed: int = 0) -> Image.Image:
+    """``image`` re-drawn by any recipe (a named style's or a drawn one), its randomness from (seed, name)."""
     if min(image.size) < MIN_SIZE:
         raise StyleBoostError(
             f"image of {image.width}x{image.height} px is too small to stylize; use at least {MIN_SIZE} px a side")
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
-    result = render(pixels, recipe_, style_rng(style, seed))
+    result = render(pixels, style, style_rng(style.name, seed))
     return Image.fromarray(np.rint(result * 255).astype(np.uint8), "RGB")

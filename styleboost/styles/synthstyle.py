@@ -40,7 +40,7 @@ from styleboost.core.errors import StyleBoostError
 from styleboost.core.manifest import package_versions
 from styleboost.core.settings import option
 from styleboost.styles import scenes
-from styleboost.styles.stylize import MIN_SIZE, STYLES, apply_style, check_style
+from styleboost.styles.stylize import MIN_SIZE, STYLES, StyleRecipe, apply_recipe, apply_style, check_style
 
 FORMAT = "styleboost-synthstyle/1"
 MANIFEST_NAME = "synthstyle.json"
@@ -181,33 +181,41 @@ PACKAGES: tuple[str, ...] = ("numpy", "pillow", "scikit-image", "scipy")
 # --------------------------------------------------------------------------- writing
 
 
-def prepare_root(root: Path, settings: dict[str, Any], overwrite: bool) -> None:
-    """Refuse a non-empty ``root`` that holds another set (or anything else) unless ``overwrite``."""
+def prepare_root(root: Path, settings: dict[str, Any], overwrite: bool, manifest_name: str = MANIFEST_NAME,
+                 splits: Sequence[str] = SPLITS) -> None:
+    """Refuse a non-empty ``root`` that holds another set (or anything else) unless ``overwrite``, which removes
+    the ``splits`` folders first."""
     if root.exists() and not root.is_dir():
         raise StyleBoostError(f"{root} exists and is not a folder")
-    manifest = root / MANIFEST_NAME
+    manifest = root / manifest_name
     if root.is_dir() and any(root.iterdir()) and not overwrite:
         existing = json.loads(manifest.read_text()).get("settings") if manifest.is_file() else None
         if existing != settings:
             raise StyleBoostError(f"{root} already holds other files or a style set with other settings; "
                                   "choose an empty folder or pass overwrite=True (--overwrite)")
     if overwrite:
-        for split in SPLITS:
+        for split in splits:
             shutil.rmtree(root / split, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
 
 
 def write_split(folder: Path, styles: Sequence[str], contents: Sequence[Content], seed: int) -> int:
-    """Every style x content image (existing files are kept) and the folder's metadata.csv."""
+    """Every named style x content image (existing files are kept) and the folder's metadata.csv."""
+    return write_styled(folder, [(check_style(style), contents) for style in styles], seed)
+
+
+def write_styled(folder: Path, jobs: Sequence[tuple[StyleRecipe, Sequence[Content]]], seed: int) -> int:
+    """Each recipe's contents in ``folder/<recipe name>/<content id>.png`` (existing files are kept) and the
+    folder's metadata.csv; returns the number of images."""
     rows = []
-    for style in styles:
-        (folder / style).mkdir(parents=True, exist_ok=True)
+    for recipe, contents in jobs:
+        (folder / recipe.name).mkdir(parents=True, exist_ok=True)
         for content in contents:
-            relative = f"{style}/{content.id}.png"
+            relative = f"{recipe.name}/{content.id}.png"
             if not (folder / relative).is_file():
-                image = apply_style(content.image, style, style_seed(seed, content.id, style))
+                image = apply_recipe(content.image, recipe, style_seed(seed, content.id, recipe.name))
                 save_image_atomic(image, folder / relative, compress_level=6)
-            rows.append((relative, style, content.id))
+            rows.append((relative, recipe.name, content.id))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(("path", "style", "content"))
