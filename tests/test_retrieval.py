@@ -152,6 +152,8 @@ def test_hand_worked_average_precision():
     assert m["map@2"] == pytest.approx((0.25 + 0.0) / 2)
     assert m["map@10"] == pytest.approx((0.5 + 5 / 12) / 2)
     assert (m["recall@1"], m["recall@2"], m["recall@10"]) == (0.0, 0.5, 1.0)
+    # precision@k: same-style share of the top k (a: 0/1, 1/2, 2/10; b: 0/1, 0/2, 2/10 - only 4 in the database)
+    assert (m["precision@1"], m["precision@2"], m["precision@10"]) == (0.0, 0.25, pytest.approx(0.2))
     # centroids: a = (0.8, 1.2, .) / 1.895, b = (1.2, 0.4, .) / 1.910 -> both queries pick the other style
     assert m["accuracy"] == 0.0
     assert (m["n_queries"], m["n_database"], m["n_styles"]) == (2, 4, 2)
@@ -275,5 +277,6 @@ def test_markdown_table_of_real_metrics():
     labels = [i % 3 for i in range(30)]
     m = retrieval_metrics(one_hot_plus_noise(labels, dim=4, noise=0.01), [str(i) for i in labels])
     lines = markdown_table({"enc": {"set": m}}).strip().splitlines()
-    assert lines[0] == "| encoder | set | accuracy | map@1 | map@10 | map@100 | recall@1 | recall@10 |"
-    assert lines[2] == "| enc | set | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |"
+    assert lines[0] == "| encoder | set | accuracy | map@1 | map@10 | map@100 | precision@10 | recall@1 | recall@10 |"
+    # 10 images a style, 2 of them queries: 8 same-style images in a database, so at most 8 of the top 10
+    assert lines[2] == "| enc | set | 1.000 | 1.000 | 1.000 | 1.000 | 0.800 | 1.000 | 1.000 |"

@@ -23,7 +23,8 @@ from styleboost.core import markdown
 from styleboost.core.errors import StyleBoostError
 
 DEFAULT_KS = (1, 10, 100)
-TABLE_COLUMNS = ("accuracy", "classifier_accuracy", "map@1", "map@10", "map@100", "recall@1", "recall@10", "content_leak")
+TABLE_COLUMNS = ("accuracy", "classifier_accuracy", "map@1", "map@10", "map@100", "precision@10", "recall@1", "recall@10",
+                 "content_leak")
 # Query x database similarities held at once: 2**24 float32 values = 64 MiB.
 SIMILARITY_CHUNK_ELEMENTS = 1 << 24
 
@@ -202,12 +203,15 @@ def _ranking_metrics(
     database_idx: torch.Tensor,
     ks: tuple[int, ...],
 ) -> dict[str, float]:
-    """``map@k`` and ``recall@k`` for every k, ranking the database a chunk of queries at a time."""
+    """``map@k``, ``recall@k`` and ``precision@k`` (the share of same-style images in the top k, which cannot
+    reach 1 when a style has fewer than k database images) for every k, ranking the database a chunk of queries
+    at a time."""
     database, database_styles = vectors[database_idx], style_ids[database_idx]
     same_style_counts = torch.bincount(database_styles, minlength=int(style_ids.max()) + 1)
     depth = min(max(ks), len(database_idx))
     ap_sums = dict.fromkeys(ks, 0.0)
     hit_counts = dict.fromkeys(ks, 0)
+    precision_sums = dict.fromkeys(ks, 0.0)
     for chunk in query_idx.split(max(1, SIMILARITY_CHUNK_ELEMENTS // len(database_idx))):
         top = (vectors[chunk] @ database.T).topk(depth, dim=1).indices
         relevance = (database_styles[top] == style_ids[chunk, None]).double()
@@ -215,10 +219,12 @@ def _ranking_metrics(
         for k in ks:
             ap_sums[k] += average_precision_at_k(relevance, n_relevant, k).sum().item()
             hit_counts[k] += int(relevance[:, :k].any(dim=1).sum())
+            precision_sums[k] += (relevance[:, :k].sum(dim=1) / k).sum().item()
     n_queries = len(query_idx)
     maps = {f"map@{k}": ap_sums[k] / n_queries for k in ks}
     recalls = {f"recall@{k}": hit_counts[k] / n_queries for k in ks}
-    return {**maps, **recalls}
+    precisions = {f"precision@{k}": precision_sums[k] / n_queries for k in ks}
+    return {**maps, **recalls, **precisions}
 
 
 def average_precision_at_k(relevance: torch.Tensor, n_relevant: torch.Tensor, k: int) -> torch.Tensor:
