@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from styleboost.core.errors import run_cli
 from styleboost.core.settings import add_options, settings_from_namespace
+from styleboost.curation import curate
 from styleboost.evaluation import config, evaluate, protocol
 from styleboost.experiments import compare
 from styleboost.generation import generate
@@ -48,6 +49,8 @@ SUB_COMMANDS: dict[str, SubCommand] = {
                            "Generate with every run under one protocol, then evaluate them together."),
     "compare": SubCommand(compare.CompareConfig, compare.run,
                           "Train, generate and evaluate every method on a held-out toy style."),
+    "curate-aux": SubCommand(curate.CurateConfig, curate.run,
+                             "Choose the Aux set from a pool: person, style affinity, quality, no near-duplicates."),
     "transfer": SubCommand(transfer_config.TransferConfig, transfer.run,
                            "Classic neural style transfer (Gatys, AdaIN, a per-style encoder-decoder): the baselines."),
 }

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "styleboost"
 # training stage's accelerator, checkpoints and run folder; metrics wrap the style encoder.
 LEVELS = [
     {"core"}, {"sd"}, {"training", "generation", "styles"}, {"style_encoder"}, {"metrics"}, {"transfer"},
-    {"evaluation"}, {"toyworld"}, {"experiments"}, {"cli"},
+    {"evaluation"}, {"curation"}, {"toyworld"}, {"experiments"}, {"cli"},
 ]
 TOP_LEVEL = {"__init__.py", "cli.py", "testing.py", "py.typed"}
 
