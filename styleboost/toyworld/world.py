@@ -128,7 +128,8 @@ def write_style_folder(
 ) -> Path:
     """One PNG per (content, style) of ``items`` with a same-name ``.txt`` caption, e.g. a StyleRef set.
 
-    ``caption`` may use ``{content}`` (the content's caption) and ``{style}``, e.g. "{content} in [V] style".
+    ``caption`` may use ``{content}`` (the content's caption) and ``{style}``, e.g. "{content} in [V] style"; an
+    image in natural colours is captioned by its content alone where the template would name its style.
     Image ``k`` is seeded by (seed, k) apart from the pre-training world, so it never repeats a world sample.
     """
     folder = Path(folder)
@@ -137,6 +138,8 @@ def write_style_folder(
         sample = draw_sample(content, style, size, (seed, index, 7919))
         stem = f"{index:03d}-{content}"
         save_image_atomic(Image.fromarray(sample.pixels), folder / f"{stem}.png")
-        text = caption.format(content=scenes.CONTENTS[content].caption, style=style)
+        named = style != NATURAL or "{style}" not in caption  # natural colours: the caption names no style
+        text = caption.format(content=scenes.CONTENTS[content].caption, style=style) if named \
+            else scenes.CONTENTS[content].caption
         write_text_atomic(folder / f"{stem}.txt", text + "\n")
     return folder
