@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = summary["table"][choice]["people"]
             print(f"{choice:<12} people style {cells['style_score']['mean']:.3f} ± {cells['style_score']['std']:.3f}"
                   f"  CLIP-T {cells['clip_t']['mean']:.1f} ± {cells['clip_t']['std']:.1f}"
-                  f"  KID x10^3 {cells['kid']['mean']:.1f}")
+                  f"  KID x10^3 {1000 * cells['kid']['mean']:.1f}")
         print(json.dumps(summary["aux_style_affinity"]))
         return 0
 
