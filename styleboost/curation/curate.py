@@ -41,9 +41,11 @@ from styleboost.curation.page import curation_page
 from styleboost.evaluation.config import EvaluateConfig
 from styleboost.evaluation.evaluate import scoring_of
 from styleboost.evaluation.models import EvalModels, build_models
+from styleboost.metrics.clip import DEFAULT_CLIP
 from styleboost.metrics.extractors import ClipImages
 from styleboost.metrics.features import Scoring, compute_features
 from styleboost.metrics.scores import similarity_to_set
+from styleboost.style_encoder import DEFAULT_ENCODER
 
 RECORD_FILE = "curation.json"
 PAGE_FILE = "curation.html"
@@ -59,10 +61,8 @@ class CurateConfig:
     styleref: str = option(help="Folder of the StyleRef images of the target style.")
     out: str = option(help="Folder for the chosen Aux set, curation.json and curation.html.")
     n: int = option(20, "Images to choose.")
-    encoder: str = option(EvaluateConfig.__dataclass_fields__["encoder"].default,
-                          "Style encoder of the style affinity (as evaluate's --encoder).")
-    clip: str = option(EvaluateConfig.__dataclass_fields__["clip"].default,
-                       "open_clip model of the person score and near-duplicates (as evaluate's --clip).")
+    encoder: str = option(DEFAULT_ENCODER, "Style encoder of the style affinity (as evaluate's --encoder).")
+    clip: str = option(DEFAULT_CLIP, "open_clip model of the person score and near-duplicates (as evaluate's --clip).")
     person_prompts: list[str] = option(["a person", "a portrait of a person", "a group of people"],
                                        "Comma-separated prompts that mean 'a person'.", type=comma_list, nargs=None)
     other_prompts: list[str] = option(["a house", "a tree", "a landscape", "an animal", "a car", "a building",
@@ -172,9 +172,8 @@ def score_pool(cfg: CurateConfig, pool: list[Path], styleref: list[Path]) -> lis
         rows.append({"file": str(path), "person": round(float(person[i]), 4), "style": round(float(affinity[i]), 4),
                      "quality": round(float(quality[i]), 4), "merit": round(float(merit[i]), 4), "side": sides[i],
                      "excluded": reason, "chosen": False})
-    rows_merit = np.array([r["merit"] for r in rows])
     candidates = [i for i, r in enumerate(rows) if r["excluded"] is None]
-    for rank, index in enumerate(pick_diverse(candidates, rows_merit, features["clip"], cfg.n, cfg.diversity_weight)):
+    for rank, index in enumerate(pick_diverse(candidates, merit, features["clip"], cfg.n, cfg.diversity_weight)):
         rows[index]["chosen"], rows[index]["rank"] = True, rank
     return rows
 
