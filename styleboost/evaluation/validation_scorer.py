@@ -15,13 +15,13 @@ import torch
 from styleboost.evaluation.config import EvaluateConfig
 from styleboost.evaluation.evaluate import scoring_of
 from styleboost.evaluation.models import EvalModels, build_models
+from styleboost.metrics.clip import DEFAULT_CLIP
 from styleboost.metrics.extractors import ClipImages
 from styleboost.metrics.features import Scoring, compute_features
 from styleboost.metrics.image_sets import prompt_without_token
 from styleboost.metrics.scores import clip_score, similarity_to_set
+from styleboost.style_encoder import DEFAULT_ENCODER
 from styleboost.training.config import TrainConfig
-
-METRIC_GROUP = {"style": "style", "clip_t": "clip_t"}  # --validation_metrics name -> evaluate's metric group
 
 
 class ValidationScorer:
@@ -60,9 +60,8 @@ def validation_scorer(cfg: TrainConfig) -> ValidationScorer | None:
     resolution."""
     if not cfg.validation_metrics:
         return None
-    defaults = EvaluateConfig(runs=[], styleref="", out="")
-    config = EvaluateConfig(
-        runs=[], styleref="", out="", metrics=[METRIC_GROUP[m] for m in cfg.validation_metrics],
-        encoder=cfg.validation_encoder or defaults.encoder, clip=cfg.validation_clip or defaults.clip,
-        image_size=cfg.resolution or defaults.image_size, workers=0, progress=False)
+    config = EvaluateConfig(  # the validation metric names are evaluate's metric groups
+        runs=[], styleref="", out="", metrics=list(cfg.validation_metrics),
+        encoder=cfg.validation_encoder or DEFAULT_ENCODER, clip=cfg.validation_clip or DEFAULT_CLIP,
+        workers=0, progress=False, **({"image_size": cfg.resolution} if cfg.resolution else {}))
     return ValidationScorer(build_models(config), scoring_of(config))
