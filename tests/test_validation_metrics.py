@@ -25,6 +25,11 @@ LEARNING_RATE = 3e-2  # large enough that one step visibly changes the tiny mode
 SCRIPT = {0: (0.10, 30.0), 1: (0.50, 29.0), 2: (0.90, 20.0), 3: (0.70, 28.5), 4: (0.60, 30.0)}
 
 
+def step_of(images) -> int:
+    """The step a validation's images were drawn at, from their folder (validation/step-N/)."""
+    return int(Path(images[0]).parent.name.removeprefix("step-"))
+
+
 class ScriptedScorer:
     """Scores by step (read off the image folder's name), so the choice of best/ is known in advance."""
 
@@ -32,7 +37,7 @@ class ScriptedScorer:
         self.calls: list[tuple[int, list[str]]] = []
 
     def __call__(self, images, prompts, tokens, styleref):
-        step = int(Path(images[0]).parent.name.removeprefix("step-"))
+        step = step_of(images)
         self.calls.append((step, list(prompts)))
         style, clip_t = SCRIPT[step]
         return {"style": style, "clip_t": clip_t}
@@ -109,7 +114,7 @@ def test_no_step_within_the_drop_means_no_best_and_a_notice(train_config, tmp_pa
                        max_clip_t_drop=0.0)
 
     def scorer(images, prompts, tokens, styleref):
-        step = int(Path(images[0]).parent.name.removeprefix("step-"))
+        step = step_of(images)
         return {"style": 0.1 * step, "clip_t": 30.0 - step}  # every trained step loses CLIP-T
 
     run = train(cfg, scorer)

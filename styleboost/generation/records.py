@@ -183,6 +183,5 @@ def split_done(out: Path, jobs: Sequence[Any], wanted: Callable[[Any], dict[str,
         if job.file not in records:
             append_jsonl(metadata_path(out), record)
         done[job.file] = record
-    if overwrite or stale:
-        drop_metadata(out, {job.file for job in todo} if overwrite else stale)
+    drop_metadata(out, {job.file for job in todo} if overwrite else stale)  # nothing to drop: no write
     return done, todo
