@@ -100,7 +100,7 @@ def test_training_free_gram_encoders_are_reproducible():
     assert create_style_encoder("gram-small-cnn").embed_dim == first.embed_dim
 
 
-@pytest.mark.parametrize("name", ["efficientnet_b0", "clip-vit-b-32", "gram-vgg19"])
+@pytest.mark.parametrize("name", ["wide-cnn", "efficientnet_b0", "clip-vit-b-32", "gram-vgg19"])
 def test_every_shipped_architecture_builds_and_embeds(name):
     encoder = create_style_encoder(name) if name.startswith("gram") else create_style_encoder(name, class_names=["a", "b"])
     vectors = encoder.embed(torch.rand(2, 3, 50, 60))

@@ -4,8 +4,8 @@
 - a saved encoder folder (``config.json`` + ``model.safetensors``),
 - the name of an encoder shipped trained in ``pretrained/`` (``default`` is the one we trained on
   the synthetic style set with ``train_scripts/train_style_encoder.py``),
-- the name of an architecture in ``configs/`` (``small-cnn``, ``efficientnet_b0``, ``clip-vit-b-32``,
-  the training-free ``gram-small-cnn`` / ``gram-vgg19``, the CSD layout ``csd-vit-l-14``), built with random
+- the name of an architecture in ``configs/`` (``small-cnn``, the larger ``wide-cnn``, ``efficientnet_b0``,
+  ``clip-vit-b-32``, the training-free ``gram-small-cnn`` / ``gram-vgg19``, the CSD layout ``csd-vit-l-14``), built with random
   or the user's backbone weights: ``ARCH:WEIGHTS`` (a local ``.safetensors`` file or a hub id) names them,
 - a config ``.json`` file of that structure (its ``pretrained`` naming the weights).
 Weights are only ever read from safetensors; loading never executes pickle.
