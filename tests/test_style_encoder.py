@@ -167,6 +167,46 @@ def test_training_augmentation_keeps_colour():
         assert (out.int() - flat[:, :1, :1].int()).abs().max() <= 1
 
 
+def stripe_period(pixels: torch.Tensor) -> float:
+    """The period in px of the strongest horizontal frequency of an image's column profile."""
+    profile = pixels.float().mean(dim=(0, 1))
+    spectrum = torch.fft.rfft(profile - profile.mean()).abs()
+    return len(profile) / int(spectrum[1:].argmax() + 1)
+
+
+def test_native_crops_keep_the_size_of_marks_and_zoomed_crops_change_it():
+    """Stripes 8 px apart stay 8 px apart in native crops (as the eval transform sees them), not in zoomed ones."""
+    preprocess = create_style_encoder("small-cnn").preprocess
+    stripes = ((torch.arange(160) // 4) % 2 * 255).to(torch.uint8).expand(3, 128, 160).contiguous()
+    assert stripe_period(preprocess.eval_transform()(stripes)) == 8
+    native, zoom = preprocess.train_transform(max_rotation=0, zoom=False), preprocess.train_transform(max_rotation=0)
+    native_periods, zoom_periods = [], []
+    for seed in range(12):
+        torch.manual_seed(seed)
+        native_periods.append(stripe_period(native(stripes)))
+        zoom_periods.append(stripe_period(zoom(stripes)))
+    assert native_periods == [8] * 12
+    assert sum(abs(p - 8) > 0.5 for p in zoom_periods) >= 8
+
+
+def test_native_crops_are_refused_for_a_fixed_size_vit_tower(toy_style_folder, tmp_path):
+    from styleboost.testing import register_tiny_open_clip
+
+    arch = tmp_path / "tiny-csd.json"
+    arch.write_text(json.dumps({"name": "tiny-csd", "backbone": {"type": "csd", "model": register_tiny_open_clip()},
+                                "image_size": 32, "features": ["pool"], "gram_channels": None, "head": "linear",
+                                "embed_dim": 16}))
+    cfg = tiny_train_config(toy_style_folder, tmp_path / "run", str(arch), crop_mode="native")
+    with pytest.raises(StyleBoostError, match="--crop_mode native: the csd backbone takes only 32 px inputs"):
+        train_style_encoder(cfg)
+    assert not (tmp_path / "run" / "best").exists()
+
+
+def test_a_zoom_setting_given_with_native_crops_is_a_notice(capsys):
+    EncoderTrainConfig(data="x", crop_mode="native", min_crop_scale=0.5).validate()
+    assert "--min_crop_scale 0.5 does not apply with --crop_mode native" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- losses and batches
 
 

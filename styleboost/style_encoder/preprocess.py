@@ -2,8 +2,8 @@
 
 Inference: resize the shorter side to the encoder's ``image_size`` and take the centre square (the
 whole image keeps its scale, so brush and dot sizes are seen as drawn). Training adds augmentations
-that keep style and change content: crops at several scales, flips and small rotations, never
-colour jitter (colour is part of style).
+that keep style and change content: crops (zoomed, or at the image's own scale), flips and small
+rotations, never colour jitter (colour is part of style).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from torchvision.transforms import InterpolationMode, v2
 from styleboost.core.images import open_rgb, to_rgb
 
 ImageLike = Union[Image.Image, str, os.PathLike]
+# Side of a scale-keeping training crop, as a share of image_size: inside the 0.85 left after a rotation.
+NATIVE_CROP = 0.75
 
 
 def to_uint8_tensor(image: ImageLike) -> torch.Tensor:
@@ -48,16 +50,20 @@ class Preprocess:
             v2.CenterCrop(self.image_size),
         ])
 
-    def train_transform(self, min_scale: float = 0.35, max_rotation: float = 8.0) -> v2.Transform:
-        """Crops covering ``min_scale``..1 of the image, flips, rotations up to ``max_rotation`` degrees.
+    def train_transform(self, min_scale: float = 0.35, max_rotation: float = 8.0, zoom: bool = True) -> v2.Transform:
+        """Flips, rotations up to ``max_rotation`` degrees, and crops: with ``zoom`` crops covering ``min_scale``..1
+        of the image resized back to ``image_size`` (marks seen larger than drawn), without it crops of
+        ``NATIVE_CROP`` of the side at the image's own scale (marks seen as drawn, as ``eval_transform`` sees them).
 
         The rotation is followed by a centre crop that cuts away the filled corners."""
         keep = 0.85 if max_rotation else 1.0
+        crop = (v2.RandomResizedCrop(self.image_size, scale=(min_scale, 1.0), ratio=(0.8, 1.25), antialias=True)
+                if zoom else v2.RandomCrop(round(self.image_size * NATIVE_CROP)))
         return v2.Compose([
             v2.Resize(self.image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
             v2.RandomRotation(max_rotation, interpolation=InterpolationMode.BILINEAR),
             v2.CenterCrop(max(8, round(self.image_size * keep))),
-            v2.RandomResizedCrop(self.image_size, scale=(min_scale, 1.0), ratio=(0.8, 1.25), antialias=True),
+            crop,
             v2.RandomHorizontalFlip(),
         ])
 

@@ -24,6 +24,7 @@ import torch
 
 from styleboost.core.errors import StyleBoostError
 from styleboost.core.manifest import package_versions, read_manifest, update_manifest
+from styleboost.core.notice import notice
 from styleboost.core.settings import option, settings_from_args
 from styleboost.style_encoder.dataset import (
     StyleImageDataset,
@@ -42,6 +43,9 @@ from styleboost.training.checkpoint import resolve_resume, save_checkpoint
 from styleboost.training.run_dir import RunFolder
 
 SELECTION_METRIC = "map@10"
+
+# ViT image towers: their position embeddings fix the input size, so crops must be resized to it.
+FIXED_SIZE_BACKBONES = ("open_clip", "csd")
 
 
 @dataclass
@@ -74,7 +78,10 @@ class EncoderTrainConfig:
     distance_weight: float = option(1.0, "Weight of the distance loss.")
     temperature: float = option(0.1, "Supervised-contrastive temperature.")
     margin: float = option(0.2, "Triplet margin (cosine distance).")
-    min_crop_scale: float = option(0.35, "Smallest random crop, as a share of the image area.")
+    crop_mode: str = option("zoom", "Training crops: zoom (random areas of --min_crop_scale..1, resized to the encoder's "
+                            "size) or native (3/4 of the side at the image's own scale, so dot and line sizes are "
+                            "seen as drawn).", choices=("zoom", "native"))
+    min_crop_scale: float = option(0.35, "Smallest zoomed crop, as a share of the image area (--crop_mode zoom).")
     max_rotation: float = option(8.0, "Largest random rotation in degrees (0: none).")
     eval_every: int = option(250, "Validate (mAP@10) every N steps; the best encoder is exported to best/.")
     checkpointing_steps: int = option(500, "Save resumable state every N steps.")
@@ -93,6 +100,9 @@ class EncoderTrainConfig:
                 raise StyleBoostError(f"--{name} must be at least 1")
         if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
             raise StyleBoostError("--val_fraction and --test_fraction must be in [0, 1) and leave room for training")
+        if self.crop_mode == "native" and self.min_crop_scale != EncoderTrainConfig.min_crop_scale:
+            notice(f"--min_crop_scale {self.min_crop_scale} does not apply with --crop_mode native (crops keep 3/4 "
+                   "of the side)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -199,8 +209,12 @@ def train_in(folder: RunFolder, cfg: EncoderTrainConfig) -> Path:
     splits, class_names = load_splits(cfg, out)
     encoder = create_style_encoder(cfg.architecture, class_names=class_names, pretrained=cfg.pretrained,
                                    init_seed=cfg.seed)
+    if cfg.crop_mode == "native" and encoder.config.backbone.get("type") in FIXED_SIZE_BACKBONES:
+        raise StyleBoostError(f"--crop_mode native: the {encoder.config.backbone['type']} backbone takes only "
+                              f"{encoder.config.image_size} px inputs; use --crop_mode zoom")
     dataset = StyleImageDataset(splits["train"], class_names, encoder.preprocess,
-                                encoder.preprocess.train_transform(cfg.min_crop_scale, cfg.max_rotation))
+                                encoder.preprocess.train_transform(cfg.min_crop_scale, cfg.max_rotation,
+                                                                    zoom=cfg.crop_mode == "zoom"))
     accelerator = make_accelerator(out, cfg.mixed_precision, cfg.report_to)
     model, optimizer, scheduler = accelerator.prepare(encoder, *make_optimisation(cfg, encoder, accelerator.num_processes))
     resume = resolve_resume(out, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
