@@ -20,6 +20,7 @@ from styleboost.styles.randomised_set import (
     family_sets,
 )
 from styleboost.styles.stylize import PARTS, STYLES
+from styleboost.styles.synthstyle import make_contents
 
 HELD = ["halftone", "cells", "warp"]
 
@@ -112,3 +113,31 @@ def test_an_unknown_family_is_one_line(tmp_path, capsys):
 def test_bad_counts_are_one_line(tmp_path, capsys, flag, value):
     assert main(["make-random-style-set", str(tmp_path / "x"), "--train-contents", "8", flag, value]) == 2
     assert flag in capsys.readouterr().err
+
+
+def test_the_ceiling_script_renders_the_test_styles_on_training_contents(tmp_path, capsys):
+    """eval/style_ceiling.py: its training images are the held-out families' own test styles, on contents of
+    the training pool that no test image shows; a folder without a manifest is one line."""
+    from test_protocol import load_script
+
+    build_randomised_set(small_config(tmp_path, train_contents=20))  # 20 contents: 2 each for validation and test
+    script = load_script("style_ceiling")
+    assert script.main(["--data", str(tmp_path / "set"), "--out", str(tmp_path / "ceiling"), "--contents", "20",
+                        "--steps", "2"]) == 0, capsys.readouterr().err
+    seen = read_rows(tmp_path / "ceiling" / "seen_styles")
+    tested = [r for family in ("cells", "warp") for r in read_rows(tmp_path / "set" / "heldout_families" / family)]
+    cfg = small_config(tmp_path, train_contents=20)
+    training = {c.id for c in make_contents("train", cfg.train_contents, cfg.size, cfg.seed)}
+    assert {r["style"] for r in seen} == {r["style"] for r in tested}
+    assert all(len([r for r in seen if r["style"] == s]) == 20 for s in {r["style"] for r in seen})
+    assert {r["content"] for r in seen} <= training and not {r["content"] for r in seen} & {r["content"] for r in tested}
+    report = json.loads((tmp_path / "ceiling" / "report" / "style_eval.json").read_text())
+    assert sorted(next(iter(report["results"].values()))) == ["family:cells", "family:warp"]
+    assert script.main(["--data", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "randomised.json" in err and not (tmp_path / "x").exists()
+
+
+def read_rows(folder) -> list[dict]:
+    with open(folder / "metadata.csv") as handle:
+        return list(csv.DictReader(handle))
