@@ -3,7 +3,7 @@
 The held-out-family test sets (``styleboost make-random-style-set``) are judged on contents no training image
 shows. This script asks how well the encoder *architecture* can do on them at all: it renders every test style
 of every held-out family on ``--contents`` of the set's *training* contents (the same recipes, seeds and
-pool the set was built with), trains an encoder on those images alone (``--crop_mode native``) and scores it
+pool the set was built with), trains an encoder on those images alone (native crops by default) and scores it
 with ``style-eval`` on the family test sets. The styles are then seen and only the contents are new, so a
 family's score here bounds what any encoder of that architecture and budget reaches on it; where it stays
 low, the test styles are near-duplicates of one another or the style does not survive a change of content.
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = set_config(data, args.contents)
         print(f"{write_seen_styles(cfg, out / 'seen_styles')} images of the test styles on training contents")
         train_cfg = EncoderTrainConfig(data=str(out / "seen_styles"), output_dir=str(out / "run"),
-                                       architecture=args.architecture, crop_mode="native",
+                                       architecture=args.architecture,
                                        max_train_steps=args.steps, eval_every=max(1, args.steps // 4),
                                        checkpointing_steps=args.steps, overwrite=args.overwrite,
                                        report_to="none", progress=False)

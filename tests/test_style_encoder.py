@@ -17,7 +17,7 @@ from styleboost.style_encoder.dataset import read_style_data, split_records
 from styleboost.style_encoder.descriptors import gram_upper
 from styleboost.style_encoder.losses import batch_hard_triplet_loss, style_loss, supervised_contrastive_loss
 from styleboost.style_encoder.sampler import PKBatchSampler
-from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
+from styleboost.style_encoder.training import EncoderTrainConfig, settle_crop_mode, train_style_encoder
 from styleboost.toyworld import scenes
 from styleboost.toyworld.world import draw_sample
 
@@ -202,9 +202,13 @@ def test_native_crops_are_refused_for_a_fixed_size_vit_tower(toy_style_folder, t
     assert not (tmp_path / "run" / "best").exists()
 
 
-def test_a_zoom_setting_given_with_native_crops_is_a_notice(capsys):
-    EncoderTrainConfig(data="x", crop_mode="native", min_crop_scale=0.5).validate()
-    assert "--min_crop_scale 0.5 does not apply with --crop_mode native" in capsys.readouterr().err
+def test_crops_are_native_by_default_zoomed_for_a_vit_tower_and_a_zoom_setting_with_native_is_a_notice(capsys):
+    assert settle_crop_mode(EncoderTrainConfig(data="x"), "small-cnn", 128).crop_mode == "native"
+    assert settle_crop_mode(EncoderTrainConfig(data="x"), "csd", 224).crop_mode == "zoom"
+    assert settle_crop_mode(EncoderTrainConfig(data="x", crop_mode="zoom"), "small-cnn", 128).crop_mode == "zoom"
+    assert capsys.readouterr().err == ""
+    settle_crop_mode(EncoderTrainConfig(data="x", min_crop_scale=0.5), "small-cnn", 128)
+    assert "--min_crop_scale 0.5 does not apply with native crops" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- losses and batches
@@ -355,6 +359,7 @@ def test_training_run_exports_best_and_resumes_exactly(toy_style_folder, tiny_ar
     best = load_style_encoder(straight / "best")
     assert best.config.class_names == list(TOY_STYLES)
     assert best.config.training["val"]["map@10"] == max(v["map@10"] for v in manifest["validation"])
+    assert best.config.training["crop_mode"] == manifest["config"]["crop_mode"] == "native"  # settled, recorded
     # interrupted after the step-3 checkpoint, then resumed: the same final weights
     resumed_dir = tmp_path / "b"
     train_style_encoder(tiny_train_config(toy_style_folder, resumed_dir, tiny_arch))

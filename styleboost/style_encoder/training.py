@@ -78,9 +78,10 @@ class EncoderTrainConfig:
     distance_weight: float = option(1.0, "Weight of the distance loss.")
     temperature: float = option(0.1, "Supervised-contrastive temperature.")
     margin: float = option(0.2, "Triplet margin (cosine distance).")
-    crop_mode: str = option("zoom", "Training crops: zoom (random areas of --min_crop_scale..1, resized to the encoder's "
-                            "size) or native (3/4 of the side at the image's own scale, so dot and line sizes are "
-                            "seen as drawn).", choices=("zoom", "native"))
+    crop_mode: str | None = option(None, "Training crops: native (3/4 of the side at the image's own scale, so dot "
+                                   "and line sizes are seen as drawn; the default) or zoom (random areas of "
+                                   "--min_crop_scale..1, resized to the encoder's size; the default for fixed-size "
+                                   "ViT towers).", choices=("zoom", "native"))
     min_crop_scale: float = option(0.35, "Smallest zoomed crop, as a share of the image area (--crop_mode zoom).")
     max_rotation: float = option(8.0, "Largest random rotation in degrees (0: none).")
     eval_every: int = option(250, "Validate (mAP@10) every N steps; the best encoder is exported to best/.")
@@ -100,9 +101,6 @@ class EncoderTrainConfig:
                 raise StyleBoostError(f"--{name} must be at least 1")
         if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
             raise StyleBoostError("--val_fraction and --test_fraction must be in [0, 1) and leave room for training")
-        if self.crop_mode == "native" and self.min_crop_scale != EncoderTrainConfig.min_crop_scale:
-            notice(f"--min_crop_scale {self.min_crop_scale} does not apply with --crop_mode native (crops keep 3/4 "
-                   "of the side)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -196,6 +194,19 @@ def start_manifest(accelerator, out: Path, cfg: EncoderTrainConfig, class_names:
     accelerator.init_trackers("style-encoder", config={k: v for k, v in cfg.to_dict().items() if not isinstance(v, list)})
 
 
+def settle_crop_mode(cfg: EncoderTrainConfig, backbone: str, image_size: int) -> EncoderTrainConfig:
+    """``cfg`` with its crop mode decided for the backbone: native unless the backbone takes only one input size."""
+    fixed = backbone in FIXED_SIZE_BACKBONES
+    if cfg.crop_mode == "native" and fixed:
+        raise StyleBoostError(f"--crop_mode native: the {backbone} backbone takes only {image_size} px inputs; "
+                              "use --crop_mode zoom")
+    mode = cfg.crop_mode or ("zoom" if fixed else "native")
+    if mode == "native" and cfg.min_crop_scale != EncoderTrainConfig.min_crop_scale:
+        notice(f"--min_crop_scale {cfg.min_crop_scale} does not apply with native crops (they keep 3/4 of the side); "
+               "pass --crop_mode zoom to use it")
+    return dataclasses.replace(cfg, crop_mode=mode)
+
+
 def train_style_encoder(cfg: EncoderTrainConfig) -> Path:
     """Train, validate, checkpoint and export; returns the output folder (locked while it trains)."""
     with prepare_output_dir(cfg) as folder:
@@ -209,9 +220,7 @@ def train_in(folder: RunFolder, cfg: EncoderTrainConfig) -> Path:
     splits, class_names = load_splits(cfg, out)
     encoder = create_style_encoder(cfg.architecture, class_names=class_names, pretrained=cfg.pretrained,
                                    init_seed=cfg.seed)
-    if cfg.crop_mode == "native" and encoder.config.backbone.get("type") in FIXED_SIZE_BACKBONES:
-        raise StyleBoostError(f"--crop_mode native: the {encoder.config.backbone['type']} backbone takes only "
-                              f"{encoder.config.image_size} px inputs; use --crop_mode zoom")
+    cfg = settle_crop_mode(cfg, encoder.config.backbone.get("type"), encoder.config.image_size)
     dataset = StyleImageDataset(splits["train"], class_names, encoder.preprocess,
                                 encoder.preprocess.train_transform(cfg.min_crop_scale, cfg.max_rotation,
                                                                     zoom=cfg.crop_mode == "zoom"))
@@ -260,8 +269,13 @@ def validate(accelerator, model, val: list[StyleRecord], out: Path, step: int, b
     if metrics[SELECTION_METRIC] > best:
         best = metrics[SELECTION_METRIC]
         save_style_encoder(encoder, out / "best", overwrite=True,
-                           training={"step": step, "val": metrics, "data": cfg.data, "seed": cfg.seed})
+                           training=training_record(cfg, step, val=metrics))
     return best
+
+
+def training_record(cfg: EncoderTrainConfig, step: int, **extra: Any) -> dict[str, Any]:
+    """What an exported encoder's config.json says about how it was trained."""
+    return {"step": step, **extra, "data": cfg.data, "seed": cfg.seed, "crop_mode": cfg.crop_mode}
 
 
 def finish(accelerator, model, splits: dict[str, list[StyleRecord]], out: Path, cfg: EncoderTrainConfig,
@@ -273,7 +287,7 @@ def finish(accelerator, model, splits: dict[str, list[StyleRecord]], out: Path, 
         return
     encoder = accelerator.unwrap_model(model)
     save_style_encoder(encoder, out / "last", overwrite=True,
-                       training={"step": cfg.max_train_steps, "data": cfg.data, "seed": cfg.seed})
+                       training=training_record(cfg, cfg.max_train_steps))
     chosen = out / "best" if (out / "best").is_dir() else out / "last"
     test = score_encoder(load_style_encoder(chosen), splits["test"], seed=cfg.seed) if splits["test"] else {}
     test.pop("notes", None)

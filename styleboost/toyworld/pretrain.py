@@ -521,7 +521,8 @@ def train_world_style_encoder(cfg: PretrainConfig, arch: dict, world: WorldConfi
         data=str(data), architecture=str(archs.style_encoder_config_file(arch, work)), output_dir=str(run_dir),
         seed=cfg.seed, styles_per_batch=styles, images_per_style=4, max_train_steps=cfg.encoder_steps,
         eval_every=max(1, cfg.encoder_steps // 3), checkpointing_steps=10**9, report_to="none", progress=False,
-        lr_warmup_steps=min(100, cfg.encoder_steps // 10))
+        lr_warmup_steps=min(100, cfg.encoder_steps // 10),
+        crop_mode="zoom")  # as the shipped toy-world encoder was trained; native crops are not measured on this world
     return train_style_encoder(train_cfg) / "best"
 
 
