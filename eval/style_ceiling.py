@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -27,23 +26,18 @@ from styleboost.style_encoder.evaluation import evaluate_encoders
 from styleboost.style_encoder.retrieval import markdown_table
 from styleboost.style_encoder.training import EncoderTrainConfig, train_style_encoder
 from styleboost.styles.randomised_set import (
-    MANIFEST_NAME,
     RandomisedSetConfig,
     content_choice,
     draw_heldout_styles,
     family_sets,
+    read_set_config,
 )
 from styleboost.styles.synthstyle import make_contents, write_styled
 
 
 def set_config(data: Path, contents: int) -> RandomisedSetConfig:
-    """The settings ``data`` was built with (its manifest), drawing ``contents`` training contents a style."""
-    manifest = data / MANIFEST_NAME
-    if not manifest.is_file():
-        raise StyleBoostError(f"--data {data}: no {MANIFEST_NAME}; build it with styleboost make-random-style-set")
-    settings = json.loads(manifest.read_text())["settings"]
-    known = {f.name for f in dataclasses.fields(RandomisedSetConfig)}
-    cfg = RandomisedSetConfig(out=str(data), **{k: v for k, v in settings.items() if k in known})
+    """The settings ``data`` was built with, drawing ``contents`` training contents a style."""
+    cfg = read_set_config(data)
     if not 1 <= contents <= cfg.train_contents:
         raise StyleBoostError(f"--contents {contents}: between 1 and the set's {cfg.train_contents} training contents")
     return dataclasses.replace(cfg, images_per_style=contents)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from styleboost.cli import main
+from styleboost.core.errors import StyleBoostError
+from styleboost.style_encoder.dataset import read_style_data
 from styleboost.styles.randomised import FAMILIES, MEDIA, draw_style, program_rng
 from styleboost.styles.randomised_set import (
     RandomisedSetConfig,
@@ -18,6 +21,7 @@ from styleboost.styles.randomised_set import (
     draw_heldout_styles,
     draw_training_styles,
     family_sets,
+    read_set_config,
 )
 from styleboost.styles.stylize import PARTS, STYLES
 from styleboost.styles.synthstyle import make_contents
@@ -120,17 +124,17 @@ def test_the_ceiling_script_renders_the_test_styles_on_training_contents(tmp_pat
     the training pool that no test image shows; a folder without a manifest is one line."""
     from test_protocol import load_script
 
-    build_randomised_set(small_config(tmp_path, train_contents=20))  # 20 contents: 2 each for validation and test
+    cfg = small_config(tmp_path, train_contents=20)  # 20 contents: 2 each for validation and test
+    build_randomised_set(cfg)
     script = load_script("style_ceiling")
-    assert script.main(["--data", str(tmp_path / "set"), "--out", str(tmp_path / "ceiling"), "--contents", "20",
+    assert script.main(["--data", cfg.out, "--out", str(tmp_path / "ceiling"), "--contents", "20",
                         "--steps", "2"]) == 0, capsys.readouterr().err
-    seen = read_rows(tmp_path / "ceiling" / "seen_styles")
-    tested = [r for family in ("cells", "warp") for r in read_rows(tmp_path / "set" / "heldout_families" / family)]
-    cfg = small_config(tmp_path, train_contents=20)
+    seen = read_style_data(tmp_path / "ceiling" / "seen_styles")
+    tested = [r for family in ("cells", "warp") for r in read_style_data(Path(cfg.out) / "heldout_families" / family)]
     training = {c.id for c in make_contents("train", cfg.train_contents, cfg.size, cfg.seed)}
-    assert {r["style"] for r in seen} == {r["style"] for r in tested}
-    assert all(len([r for r in seen if r["style"] == s]) == 20 for s in {r["style"] for r in seen})
-    assert {r["content"] for r in seen} <= training and not {r["content"] for r in seen} & {r["content"] for r in tested}
+    assert {r.style for r in seen} == {r.style for r in tested}
+    assert all(len([r for r in seen if r.style == s]) == 20 for s in {r.style for r in seen})
+    assert {r.content for r in seen} <= training and not {r.content for r in seen} & {r.content for r in tested}
     report = json.loads((tmp_path / "ceiling" / "report" / "style_eval.json").read_text())
     assert sorted(next(iter(report["results"].values()))) == ["family:cells", "family:warp"]
     assert script.main(["--data", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
@@ -138,6 +142,11 @@ def test_the_ceiling_script_renders_the_test_styles_on_training_contents(tmp_pat
     assert len(err.splitlines()) == 1 and "randomised.json" in err and not (tmp_path / "x").exists()
 
 
-def read_rows(folder) -> list[dict]:
-    with open(folder / "metadata.csv") as handle:
-        return list(csv.DictReader(handle))
+def test_a_set_reads_back_the_settings_it_was_built_with(tmp_path):
+    cfg = small_config(tmp_path, seed=3, heldout_styles=1)
+    build_randomised_set(cfg)
+    assert read_set_config(cfg.out) == cfg
+    manifest = Path(cfg.out) / "randomised.json"
+    manifest.write_text(manifest.read_text().replace('"seed"', '"sead"'))
+    with pytest.raises(StyleBoostError, match="randomised.json: written by another version.*sead"):
+        read_set_config(cfg.out)

@@ -99,11 +99,29 @@ def content_choice(cfg: RandomisedSetConfig, name: str, pool: list) -> list:
     return [pool[i] for i in sorted(rng.choice(len(pool), cfg.images_per_style, replace=False))]
 
 
+def set_settings(cfg: RandomisedSetConfig) -> dict[str, Any]:
+    """What a set's manifest records of the settings it was built with."""
+    return {"format": FORMAT, **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("out", "overwrite")}}
+
+
+def read_set_config(root: str | os.PathLike) -> RandomisedSetConfig:
+    """The settings a built set at ``root`` was drawn with, read back from its manifest."""
+    manifest = Path(root) / MANIFEST_NAME
+    if not manifest.is_file():
+        raise StyleBoostError(f"{root}: no {MANIFEST_NAME}; build it with styleboost make-random-style-set")
+    settings = json.loads(manifest.read_text())["settings"]
+    unknown = set(settings) - {"format"} - {f.name for f in dataclasses.fields(RandomisedSetConfig)}
+    if settings.get("format") != FORMAT or unknown:
+        raise StyleBoostError(f"{manifest}: written by another version of make-random-style-set "
+                              f"({settings.get('format')}{', ' if unknown else ''}{', '.join(sorted(unknown))})")
+    return RandomisedSetConfig(out=str(root), **{k: v for k, v in settings.items() if k != "format"})
+
+
 def build_randomised_set(cfg: RandomisedSetConfig) -> dict[str, int]:
     """Write the set (layout in the module docstring); returns the image count of each split."""
     cfg.validate()
     root = Path(cfg.out)
-    settings = {"format": FORMAT, **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("out", "overwrite")}}
+    settings = set_settings(cfg)
     prepare_root(root, settings, cfg.overwrite, MANIFEST_NAME, SPLITS)
     pool = make_contents("train", cfg.train_contents, cfg.size, cfg.seed)
     held = make_contents("heldout", cfg.heldout_images, cfg.size, cfg.seed)
